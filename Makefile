@@ -1,0 +1,38 @@
+# The two set-up commands: `make app` and `make test` (see README.md).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PORT ?= 5006
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: app test install lint bench models clean
+
+$(VENV)/bin/activate:
+	python3 -m venv $(VENV)
+
+# torch==2.13.0 first (CPU build from a local wheel); a bare `torch` would pull a CUDA build.
+$(VENV)/.installed: $(VENV)/bin/activate pyproject.toml
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+app: install
+	@echo "spikescope dashboard: http://localhost:$(PORT)/app"
+	$(VENV)/bin/panel serve app/ --port $(PORT) --num-threads 2 --allow-websocket-origin=localhost:$(PORT) --allow-websocket-origin=127.0.0.1:$(PORT)
+
+lint: install
+	$(VENV)/bin/ruff check spikescope widgets app tests benchmarks scripts
+
+test: install lint
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: install
+	$(PY) benchmarks/core_speed.py
+
+models: install
+	$(PY) scripts/train_zoo.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache
