@@ -1,0 +1,69 @@
+"""Measures of a converted network: ANN operation counts, confusion, ANN-SNN agreement."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from .layers import fan_out, parse, stage_activations
+
+
+def ann_ops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Operations of one ANN inference, eq. 2.21: sum_l (2 f_in,l + 1) n_l.
+
+    f_in is each neuron's exact fan-in (kernel size x input channels for convolutions, fewer
+    at padded borders); the +1 is the bias add (counted where the layer has a non-zero bias,
+    e.g. after BatchNorm folding); pooling is not counted (thesis Sec. 2.1.2.5).
+    """
+    total = 0
+    for s in parse(model.eval().cpu(), tuple(input_shape)):
+        h = torch.zeros((1, *s.in_shape))
+        for op in s.pre:
+            h = op(h)
+        ones = replace(s, weight=torch.ones_like(s.weight), bias=torch.zeros_like(s.bias))
+        fan_in = ones.synapse(torch.ones_like(h), bias=False)
+        bias = 1 if bool((s.bias != 0).any()) else 0
+        total += int((2 * fan_in + bias).sum().round())
+    return total
+
+
+def fan_outs(model: nn.Module, input_shape: tuple[int, ...]) -> list[torch.Tensor]:
+    """Exact fan-out of each neuron feeding each weight layer (input first)."""
+    return [fan_out(s) for s in parse(model.eval().cpu(), tuple(input_shape))]
+
+
+def confusion_matrix(pred, labels, n_classes: int) -> np.ndarray:
+    """(C, C) counts: row = true class, column = predicted class.
+
+    Predictions of -1 (no output spike) are not counted in any column.
+    """
+    pred = np.asarray(torch.as_tensor(pred).cpu()).astype(np.int64).ravel()
+    labels = np.asarray(torch.as_tensor(labels).cpu()).astype(np.int64).ravel()
+    if pred.shape != labels.shape:
+        raise ValueError(f"{pred.shape[0]} predictions for {labels.shape[0]} labels")
+    ok = (pred >= 0) & (pred < n_classes)
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (labels[ok], pred[ok]), 1)
+    return cm
+
+
+def activation_correlation(net, model: nn.Module, x: torch.Tensor, rec) -> list[float]:
+    """Pearson correlation per layer between normalized ANN activations and SNN rates.
+
+    ANN activations of ``model`` on ``x`` are divided by the network's lambdas (the rates the
+    SNN should reach, in spikes per step); SNN rates are ``rec.spike_counts / T``.
+    """
+    stages = parse(model.eval().cpu(), tuple(net.input_shape))
+    acts = stage_activations(stages, x.float().cpu())
+    out = []
+    for l, (a, lam) in enumerate(zip(acts, net.lambdas)):
+        target = (a / lam).reshape(-1).double()
+        rate = (rec.spike_counts[l].float().cpu() / rec.timesteps).reshape(-1).double()
+        if target.std() == 0 or rate.std() == 0:
+            out.append(float("nan"))
+        else:
+            out.append(float(torch.corrcoef(torch.stack([target, rate]))[0, 1]))
+    return out
