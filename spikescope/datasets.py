@@ -13,7 +13,7 @@ import gzip
 import os
 import struct
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +51,7 @@ def load(name: str, split: str = "test", **kwargs) -> tuple[torch.Tensor, torch.
     return x.clone(), y.clone()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split

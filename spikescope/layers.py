@@ -107,7 +107,8 @@ def leaf_layers(model: nn.Module) -> list[nn.Module]:
         elif node.op == "call_method" and node.target == "relu":
             out.append(nn.ReLU())
         else:
-            raise _unsupported(f"'{node.name}' ({node.op} {getattr(node.target, '__name__', node.target)})")
+            target = getattr(node.target, "__name__", node.target)
+            raise _unsupported(f"'{node.name}' ({node.op} {target})")
     return out
 
 

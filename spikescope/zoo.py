@@ -122,7 +122,7 @@ def train_ann(name: str, *, epochs: int = 60, seed: int = 0, lr: float = 3e-3,
             loss.backward()
             opt.step()
         sched.step()
-        bar.set_postfix(loss=float(loss))
+        bar.set_postfix(loss=loss.item())
     meta = {"name": name, "dataset": data, "test_accuracy": accuracy(model, xte, yte),
             "train_accuracy": accuracy(model, xtr, ytr), "epochs": epochs, "seed": seed,
             "lr": lr, "batch_size": batch_size, "torch": torch.__version__}
