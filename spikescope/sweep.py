@@ -85,6 +85,8 @@ class Sweep:
         eval_size: evaluation images drawn (seeded) from the test split (None = all).
         seed: seeds the subsets, torch and the poisson encoder.
         curve_points: how many steps of the accuracy/ops curves to keep per point.
+        platforms: :mod:`spikescope.energy` platforms for energy/delay/EDP columns (None =
+            every chip with an energy per synaptic op; [] = none).
         models: extra models by name (code-declared sweeps), shipped to workers like zoo ones.
         name: used for the default output folder ``NAME.parquet``.
     """
@@ -97,6 +99,7 @@ class Sweep:
     eval_size: int | None = 100
     seed: int = 0
     curve_points: int = 20
+    platforms: Sequence[str] | None = None
     models: Mapping[str, nn.Module] = field(default_factory=dict, repr=False)
     name: str = "sweep"
 
@@ -120,7 +123,7 @@ class Sweep:
     def from_dict(cls, spec: Mapping[str, Any]) -> Sweep:
         """Build from a mapping with the attribute names as keys (as in a sweep file)."""
         known = {"model", "grid", "fixed", "dataset", "calibration_size", "eval_size", "seed",
-                 "curve_points", "name"}
+                 "curve_points", "platforms", "name"}
         spec = dict(spec)
         spec.pop("out", None)
         unknown = set(spec) - known
@@ -141,6 +144,7 @@ class Sweep:
         return {"name": self.name, "model": self.model, "dataset": self.dataset,
                 "calibration_size": self.calibration_size, "eval_size": self.eval_size,
                 "seed": self.seed, "curve_points": self.curve_points,
+                "platforms": None if self.platforms is None else list(self.platforms),
                 "fixed": dict(self.fixed), "grid": {k: list(v) for k, v in self.grid.items()}}
 
     # ------------------------------------------------------------------ points
@@ -264,28 +268,37 @@ def curve_steps(timesteps: int, n: int) -> np.ndarray:
     return np.unique(np.linspace(1, timesteps, min(n, timesteps)).round().astype(int))
 
 
-def _energy_columns(recording, labels: torch.Tensor) -> dict[str, float]:
-    """Energy/delay/EDP at T per platform, when spikescope.energy exists (columns COL@PLATFORM)."""
+def energy_platforms(names: Sequence[str] | None = None) -> list | None:
+    """The :mod:`spikescope.energy` platforms to cost each point on (None if that module is
+    missing): the named ones, or every chip with an energy per synaptic op. Resolved in the
+    client so that platforms added or edited there reach the workers."""
     try:
         from . import energy
     except ImportError:
+        return None
+    if names is None:
+        return [p for p in energy.PLATFORMS.values() if p.energy_per_sop_j is not None]
+    return [energy.get_platform(n) for n in names]
+
+
+def _energy_columns(recording, labels: torch.Tensor, platforms: Sequence | None) -> dict:
+    """Energy [J], delay [s] and EDP [J s] at T per platform, as columns ``COLUMN@PLATFORM``
+    (thesis Sec. 3.3.1, via :func:`spikescope.energy.tradeoff`)."""
+    if not platforms:
         return {}
+    from . import energy
+
     out: dict[str, float] = {}
-    for name in energy.PLATFORMS:
-        table = pd.DataFrame(energy.tradeoff(recording, labels, name))
-        if table.empty:
-            continue
-        last = table.iloc[-1]
-        for col in table.columns:
-            low = str(col).lower()
-            if low.startswith(("energy", "edp", "delay")):
-                out[f"{col}@{name}"] = float(last[col])
+    for p in platforms:
+        last = energy.tradeoff(recording, labels, p).iloc[-1]
+        for col in ("energy_j", "delay_s", "edp_js"):
+            out[f"{col}@{p.name}"] = float(last[col])
     return out
 
 
 def run_point(point: Mapping[str, Any], model: nn.Module,
               data: tuple[torch.Tensor, torch.Tensor, torch.Tensor], seed: int = 0,
-              curve_points: int = 20) -> dict[str, Any]:
+              curve_points: int = 20, platforms: Sequence | None = None) -> dict[str, Any]:
     """Convert, simulate and measure one grid point; returns one result row (plain values)."""
     t0 = time.perf_counter()
     x_cal, x_eval, y_eval = data
@@ -316,22 +329,19 @@ def run_point(point: Mapping[str, Any], model: nn.Module,
             "curve_t": steps.tolist(),
             "curve_accuracy": [float(acc[s - 1]) for s in steps],
             "curve_ops": [float(ops[s - 1]) for s in steps],
-            **_energy_columns(rec, y_eval),
+            **_energy_columns(rec, y_eval, platforms),
         }
     row["elapsed_s"] = time.perf_counter() - t0
     row["host"] = socket.gethostname()
     return row
 
 
-def _run_point_task(point, models, data, seed, curve_points):
-    """Dask task: pick this point's model and data out of the scattered dicts."""
-    row = run_point(point, models[point["model"]], data[point["dataset"]], seed, curve_points)
-    try:
-        from distributed import get_worker
+def _run_point_task(point, model, data, seed, curve_points, platforms):
+    """Dask task: ``model`` and ``data`` arrive as the worker's copies of scattered objects."""
+    from distributed import get_worker
 
-        row["worker"] = get_worker().address
-    except (ImportError, ValueError):
-        row["worker"] = "local"
+    row = run_point(point, model, data, seed, curve_points, platforms)
+    row["worker"] = get_worker().address
     return row
 
 
@@ -501,10 +511,11 @@ def _load_inputs(sweep: Sweep, points: list[dict]) -> tuple[dict, dict]:
 
 def _run_serial(sweep, todo, finish, bar, failures) -> None:
     models, data = _load_inputs(sweep, todo)
+    platforms = energy_platforms(sweep.platforms)
     for p in todo:
         try:
             row = run_point(p, models[p["model"]], data[p["dataset"]], sweep.seed,
-                            sweep.curve_points)
+                            sweep.curve_points, platforms)
         except Exception as e:  # a bad point must not lose the others
             failures.append((p, e))
             continue
@@ -520,14 +531,19 @@ def _run_dask(client, sweep, todo, finish, bar, failures, retries) -> None:
     print(f"spikescope sweep: dask dashboard at {link}" if link else
           "spikescope sweep: dask scheduler has no dashboard", file=sys.stderr)
     models, data = _load_inputs(sweep, todo)
-    # Once per worker, not per task: tasks get references to the broadcast copies.
-    models_f = client.scatter(models, broadcast=True, hash=False)
-    data_f = client.scatter(data, broadcast=True, hash=False)
+    # Once per worker, not per task: tasks get references to the broadcast copies. Keys are
+    # unique per run so that a model and a data set of the same name cannot collide.
+    token = uuid.uuid4().hex[:8]
+    platforms = energy_platforms(sweep.platforms)
+    scattered = client.scatter({**{f"spikescope-model-{k}-{token}": v for k, v in models.items()},
+                                **{f"spikescope-data-{k}-{token}": v for k, v in data.items()}},
+                               broadcast=True, hash=False)
     futures = {}
     for p in todo:
-        f = client.submit(_run_point_task, p, models_f, data_f, sweep.seed, sweep.curve_points,
-                          retries=retries, pure=False, key=f"sweep-point-{p['point_id']}-"
-                                                               f"{uuid.uuid4().hex[:6]}")
+        f = client.submit(_run_point_task, p, scattered[f"spikescope-model-{p['model']}-{token}"],
+                          scattered[f"spikescope-data-{p['dataset']}-{token}"], sweep.seed,
+                          sweep.curve_points, platforms, retries=retries, pure=False,
+                          key=f"spikescope-point-{p['point_id']}-{token}")
         futures[f] = p
     try:
         for f in as_completed(futures):
@@ -543,7 +559,7 @@ def _run_dask(client, sweep, todo, finish, bar, failures, retries) -> None:
         raise
     finally:
         with contextlib.suppress(Exception):
-            client.cancel(list(models_f.values()) + list(data_f.values()))
+            client.cancel(list(scattered.values()))
 
 
 # ----------------------------------------------------------------------------- analysis
