@@ -26,7 +26,7 @@ lint: install
 	$(VENV)/bin/ruff check spikescope widgets app tests benchmarks scripts
 
 test: install lint
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --nbmake --nbmake-timeout=300 tests notebooks
 
 bench: install
 	$(PY) benchmarks/core_speed.py
