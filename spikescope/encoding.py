@@ -14,6 +14,8 @@ from collections.abc import Callable
 import torch
 
 Encoder = Callable[..., torch.Tensor]
+MAX_TIMESTEPS = 100_000
+"""Longest run :func:`encode` accepts (steps): recordings grow with T, so an absurd T is refused."""
 ENCODERS: dict[str, Encoder] = {}
 
 
@@ -68,4 +70,7 @@ def encode(x: torch.Tensor, timesteps: int, encoding: str = "analog",
         raise ValueError(f"unknown encoding {encoding!r}; available: {sorted(ENCODERS)}")
     if int(timesteps) != timesteps or timesteps < 1:
         raise ValueError(f"timesteps must be a positive integer, got {timesteps}")
+    if timesteps > MAX_TIMESTEPS:
+        raise ValueError(f"timesteps={timesteps} exceeds the limit of {MAX_TIMESTEPS} steps "
+                         f"(spikescope.encoding.MAX_TIMESTEPS); simulate in shorter runs")
     return ENCODERS[encoding](x, int(timesteps), **options)

@@ -177,6 +177,10 @@ def parse(model: nn.Module, input_shape: tuple[int, ...]) -> list[Stage]:
         raise ConversionError(f"the model ends with {[type(p).__name__ for p in pending]}; "
                               f"the last layer must be Linear or Conv2d")
     for s in stages:
+        if s.weight.numel() == 0:
+            raise ConversionError(f"layer {s.name} has zero size (weight shape "
+                                  f"{tuple(s.weight.shape)}); every layer needs at least one "
+                                  f"input and one output")
         if not (torch.isfinite(s.weight).all() and torch.isfinite(s.bias).all()):
             raise ConversionError(f"layer {s.name} has NaN or infinite weights or biases "
                                   f"(after BatchNorm folding)")
