@@ -3,6 +3,7 @@
 The core is torch + numpy only; the Panel dashboard lives in the separate ``widgets`` package.
 """
 
+from . import pattern, ttfs  # noqa: F401  (registers the temporal codes in CODES)
 from .convert import compute_lambdas, convert, normalize
 from .layers import SUPPORTED_LAYERS, ConversionError
 from .network import CODES, SpikingNetwork
