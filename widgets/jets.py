@@ -1,0 +1,175 @@
+"""Jet tagging, ANN vs SNN: confusion matrices side by side, per-class accuracy, accuracy and
+EDP over time, and the per-class change in words (Borzyszkowski 2019, Figs. 6 and 8).
+
+Self-contained: ``JetsView(comparison)`` draws a :class:`spikescope.jets.JetComparison`;
+``JetsView.from_file(path)`` builds one from the user's hls4ml jet file and trained jet-mlp.
+"""
+
+from __future__ import annotations
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend)
+import numpy as np
+import panel as pn
+import param
+
+from spikescope import jets
+from spikescope.jets import JetComparison
+
+if "bokeh" not in hv.Store.renderers or hv.Store.current_backend != "bokeh":
+    hv.extension("bokeh", logo=False)
+
+ANN_COLOR, SNN_COLOR = "#1f77b4", "#d62728"
+
+
+def _energy():
+    """``spikescope.energy`` if present (EDP needs it), else None."""
+    try:
+        from spikescope import energy
+    except ImportError:
+        return None
+    return energy if hasattr(energy, "PLATFORMS") and hasattr(energy, "tradeoff") else None
+
+
+def _edp_platforms() -> list[str]:
+    """Platforms with a per-synaptic-op energy (the ones an SNN trade-off can use)."""
+    energy = _energy()
+    if energy is None:
+        return []
+    return [name for name, p in energy.PLATFORMS.items()
+            if getattr(p, "energy_per_sop_j", 1.0) is not None]
+
+
+def confusion_heatmap(cm: np.ndarray, class_names, title: str, color: str = "Blues") -> hv.Overlay:
+    """Row-normalized confusion matrix (rows = true class) as a HeatMap with value labels."""
+    frac = jets.row_normalize(cm)
+    labels = [jets.CLASS_NAMES.get(c, c) for c in class_names]
+    rows = [(labels[j], labels[i], float(frac[i, j])) for i in range(len(labels))
+            for j in range(len(labels))]
+    heat = hv.HeatMap(rows, kdims=["predicted", "true"], vdims=["fraction"]).opts(
+        title=title, cmap=color, clim=(0, 1), colorbar=True, tools=["hover"], width=340,
+        height=300, xrotation=30, invert_yaxis=True, default_tools=[], toolbar=None)
+    text = hv.Labels([(p, t, f"{v:.2f}") for p, t, v in rows],
+                     kdims=["predicted", "true"], vdims=["text"]).opts(text_font_size="9pt")
+    return heat * text
+
+
+class JetsView(pn.viewable.Viewer):
+    """ANN and SNN confusion matrices side by side, per-class accuracy, accuracy and EDP vs t."""
+
+    comparison = param.ClassSelector(class_=JetComparison, doc=(
+        "The ANN-vs-SNN run to draw (spikescope.jets.compare)."))
+    t = param.Integer(default=1, bounds=(1, None), doc=(
+        "SNN time steps run (1..T): the SNN's confusion matrix, bars and words are read after "
+        "this many steps."))
+    platform = param.Selector(default=None, objects=[None], doc=(
+        "Neuromorphic platform for the energy-delay product (spikescope.energy.PLATFORMS)."))
+
+    def __init__(self, comparison: JetComparison, **params):
+        platforms = _edp_platforms()
+        super().__init__(comparison=comparison, **params)
+        self.param.t.bounds = (1, comparison.timesteps)
+        if "t" not in params:
+            self.t = comparison.timesteps
+        self.param.platform.objects = platforms or [None]
+        if "platform" not in params:
+            self.platform = "Loihi" if "Loihi" in platforms else (platforms or [None])[0]
+
+    @classmethod
+    def from_file(cls, path=None, *, n_test: int = 2000, n_calibration: int = 5000,
+                  timesteps: int = 100, percentile: float = 99.9, **params) -> JetsView:
+        """Load the user's jet data and trained jet-mlp, convert, run the SNN, draw it."""
+        data = jets.load_jets(path)
+        model = jets.load_jet_mlp(path)
+        x, y = data.x_test[:n_test], data.y_test[:n_test]
+        comp = jets.compare(model, x, y, calibration=data.x_train[:n_calibration],
+                            timesteps=timesteps, percentile=percentile)
+        return cls(comp, **params)
+
+    # ------------------------------------------------------------------ plots
+    @property
+    def _step(self) -> int:
+        return int(self.t) - 1
+
+    @param.depends("comparison")
+    def ann_matrix(self) -> hv.Overlay:
+        c = self.comparison
+        return confusion_heatmap(c.cm_ann, c.class_names,
+                                 f"ANN: accuracy {100 * c.ann_accuracy:.1f}%", "Blues")
+
+    @param.depends("comparison", "t")
+    def snn_matrix(self) -> hv.Overlay:
+        c = self.comparison
+        return confusion_heatmap(c.cm_snn(self._step), c.class_names,
+                                 f"SNN after {self.t} steps: accuracy "
+                                 f"{100 * c.snn_accuracy(self._step):.1f}%", "Reds")
+
+    @param.depends("comparison", "t")
+    def class_bars(self) -> hv.Bars:
+        c = self.comparison
+        pa = jets.per_class_accuracy(c.cm_ann)
+        ps = jets.per_class_accuracy(c.cm_snn(self._step))
+        rows = []
+        for i, name in enumerate(c.class_names):
+            rows.append((jets.CLASS_NAMES.get(name, name), "ANN", float(pa[i])))
+            rows.append((jets.CLASS_NAMES.get(name, name), "SNN", float(ps[i])))
+        return hv.Bars(rows, kdims=["class", "network"], vdims=["accuracy"]).opts(
+            title="Per-class accuracy", ylim=(0, 1), width=420, height=300, xrotation=30,
+            color="network", cmap={"ANN": ANN_COLOR, "SNN": SNN_COLOR}, tools=["hover"],
+            toolbar=None)
+
+    @param.depends("comparison", "t")
+    def accuracy_plot(self) -> hv.Overlay:
+        c = self.comparison
+        acc = c.accuracy_curve()
+        steps = np.arange(1, len(acc) + 1)
+        curve = hv.Curve((steps, acc), "t (steps)", "accuracy", label="SNN").opts(
+            color=SNN_COLOR)
+        ann = hv.HLine(c.ann_accuracy, label="ANN").opts(color=ANN_COLOR, line_dash="dashed")
+        now = hv.VLine(self.t).opts(color="gray", line_width=1)
+        return (curve * ann * now).opts(title="Accuracy vs t", ylim=(0, 1.02), width=380,
+                                         height=300, legend_position="bottom_right",
+                                         toolbar=None)
+
+    @param.depends("comparison", "t", "platform")
+    def edp_plot(self):
+        energy = _energy()
+        if energy is None or self.platform is None:
+            return pn.pane.Markdown("EDP needs `spikescope.energy` (not available here).")
+        c = self.comparison
+        try:
+            df = energy.tradeoff(c.recording, c.labels, self.platform)
+        except (ValueError, KeyError) as e:
+            return pn.pane.Alert(f"No EDP for {self.platform}: {e}", alert_type="warning")
+        col = "edp_js" if "edp_js" in df else next(k for k in df if "edp" in k.lower())
+        curve = hv.Curve((df["t"].to_numpy(), df[col].to_numpy()), "t (steps)",
+                         "EDP (J s)").opts(color="#2ca02c")
+        now = hv.VLine(self.t).opts(color="gray", line_width=1)
+        return (curve * now).opts(title=f"Energy-delay product on {self.platform}",
+                                  logy=True, width=380, height=300, toolbar=None)
+
+    @param.depends("comparison", "t")
+    def words(self) -> pn.pane.Markdown:
+        c = self.comparison
+        return pn.pane.Markdown(f"**What changes from ANN to SNN (after {self.t} steps):** "
+                                f"{c.words(self._step)}", sizing_mode="stretch_width")
+
+    def __panel__(self):
+        controls = pn.Row(
+            pn.widgets.IntSlider.from_param(self.param.t, name="SNN time steps t"),
+            pn.widgets.Select.from_param(self.param.platform, name="EDP platform",
+                                         disabled=not _edp_platforms()))
+        return pn.Column(
+            "## Jet tagging: ANN vs SNN",
+            controls,
+            pn.Row(pn.panel(self.ann_matrix), pn.panel(self.snn_matrix)),
+            self.words,
+            pn.Row(pn.panel(self.class_bars), pn.panel(self.accuracy_plot),
+                   pn.panel(self.edp_plot)),
+            pn.pane.Markdown(
+                "**What am I seeing?** Left: the ANN's confusion matrix, right: the converted "
+                "SNN's after t steps; rows are the true jet class and sum to 1, so the diagonal "
+                "is each class's accuracy. Classes: gluon, light quark, W, Z, top. Inputs are "
+                "standardized (signed) features fed to the SNN as constant currents.",
+                styles={"font-size": "12px", "color": "#444"}, sizing_mode="stretch_width"),
+        )
