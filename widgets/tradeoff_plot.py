@@ -1,0 +1,47 @@
+"""Accuracy vs energy-delay product (thesis Fig. 3.10) with the ANN point and the Pareto front.
+
+Built on the tables of :mod:`spikescope.energy`: ``tradeoff(...)`` (one row per time step),
+``ann_point(...)`` and optionally ``early_decision_curve(...)``.
+"""
+
+from __future__ import annotations
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend and its options)
+import pandas as pd
+
+from spikescope.energy import pareto_front
+
+hv.Store.set_current_backend("bokeh")
+
+SNN_COLOR, ANN_COLOR, FRONT_COLOR, EARLY_COLOR = "#d62728", "#1f77b4", "#2ca02c", "#9467bd"
+VDIMS = [hv.Dimension("accuracy", range=(0, 1.02)), "t", "energy_j", "delay_s"]
+
+
+def accuracy_vs_edp(df: pd.DataFrame, ann_point: dict | None = None,
+                    early: pd.DataFrame | None = None, *, title: str | None = None,
+                    width: int = 520, height: int = 340) -> hv.Overlay:
+    """Accuracy against EDP [J*s] (log axis): the SNN after every step t, its Pareto front,
+    the ANN's point (star) and, if given, the early-decision policy for several k."""
+    d = df[df["edp_js"] > 0]
+    kd = hv.Dimension("edp_js", label="EDP", unit="J*s")
+    curve = hv.Curve(d, kd, VDIMS, label="SNN after t steps").opts(color=SNN_COLOR, alpha=0.5)
+    points = hv.Scatter(d, kd, VDIMS).opts(color=SNN_COLOR, size=4, tools=["hover"])
+    front = pareto_front(d)
+    layers = [curve, points,
+              hv.Curve(front, kd, VDIMS, label="Pareto front").opts(
+                  color=FRONT_COLOR, line_width=3, interpolation="steps-post")]
+    if early is not None and len(early):
+        e = early[early["edp_js"] > 0]
+        layers.append(hv.Scatter(e, kd, [VDIMS[0], "k", "energy_j", "delay_s"],
+                                 label="early decision (k)").opts(
+            color=EARLY_COLOR, marker="triangle", size=9, tools=["hover"]))
+    if ann_point is not None:
+        a = pd.DataFrame([ann_point])
+        layers.append(hv.Scatter(a, kd, [VDIMS[0], "energy_j", "delay_s"], label="ANN").opts(
+            color=ANN_COLOR, marker="star", size=16, tools=["hover"]))
+    platform = df.attrs.get("platform", "")
+    return hv.Overlay(layers).opts(
+        hv.opts.Overlay(title=title or f"Accuracy vs EDP on {platform}", logx=True,
+                        width=width, height=height, legend_position="bottom_right",
+                        show_grid=True))
