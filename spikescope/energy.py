@@ -217,6 +217,34 @@ def pattern_ops(net: SpikingNetwork, x: torch.Tensor, bits: int) -> dict[str, fl
 
 
 @torch.no_grad()
+def tpc_counts(net: SpikingNetwork, x: torch.Tensor, labels, bits: int) -> dict:
+    """Error and operations of an n-bit temporal pattern code version of ``net``.
+
+    Simulated with :mod:`spikescope.pattern` (``CODES["pattern"]``) when it is available and
+    supports ``bits``; otherwise counted from the activations' bit patterns
+    (:func:`pattern_ops`). Returns error_pct, adds, shifts (per sample) and ops_source.
+    """
+    from .network import CODES
+
+    labels = torch.as_tensor(labels)
+    shifts = float(bits * sum(net.n_neurons))
+    max_bits = getattr(__import__(CODES["pattern"].__module__, fromlist=["MAX_BITS"]),
+                       "MAX_BITS", 0) if "pattern" in CODES else 0
+    if bits <= max_bits:
+        with torch.enable_grad():  # fan-outs are computed with autograd
+            tpc = CODES["pattern"](net.stages, net.lambdas, net.params, bits=bits,
+                                   input_shape=net.input_shape, dt_ms=net.dt_ms)
+        rec = tpc.run(x, record=())
+        err = 100 * (1 - float(rec.accuracy_curve(labels.to(rec.output_counts.device))[-1]))
+        return {"error_pct": err, "adds": float(rec.synaptic_ops[-1]), "shifts": shifts,
+                "ops_source": "spikescope.pattern simulation"}
+    p = pattern_ops(net, x, bits)
+    err = 100 * (1 - float((p["logits"].argmax(1).cpu() == labels.cpu()).float().mean()))
+    return {"error_pct": err, "adds": p["adds"], "shifts": shifts,
+            "ops_source": "bit patterns of truncated activations"}
+
+
+@torch.no_grad()
 def table_2_7(net: SpikingNetwork, x: torch.Tensor, labels: torch.Tensor, *,
               act_bits: Sequence[int] = (32, 16, 8), weight_bits: int | None = 8,
               rate_timesteps: int = 50, recording: Recording | None = None) -> pd.DataFrame:
@@ -224,13 +252,13 @@ def table_2_7(net: SpikingNetwork, x: torch.Tensor, labels: torch.Tensor, *,
 
     Rows: the ANN with ``b``-bit activations (MAC per connection, add per bias), the rate SNN
     (add per synaptic op over ``rate_timesteps`` steps, add per neuron update), and n-bit
-    pattern codes (n <= b; adds from the bit patterns, n shifts per neuron), for each
-    activation width b in ``act_bits``; weights have ``weight_bits`` (None: b bits too; the
-    thesis' Table 2.7 numbers scale like that, ANN ~4x and rate-SNN 2x per halving of b,
-    although its text fixes weights at 8 bits). Unlike the thesis the
-    ANN is not retrained per bit width: activations are truncated after training, and the rate
-    SNN (one simulation, float state) has the same error in every column. Returns a long
-    table: act_bits, model, error_pct, relative_cost, reduction (ANN cost / cost).
+    pattern codes (n <= b; adds = synaptic ops, n shifts per neuron; :func:`tpc_counts`), for
+    each activation width b in ``act_bits``; weights have ``weight_bits`` (None: b bits too;
+    the thesis' Table 2.7 numbers scale like that, ANN ~4x and rate-SNN 2x per halving of b,
+    although its text fixes weights at 8 bits). Unlike the thesis the ANN is not retrained per
+    bit width: activations are truncated after training, and the rate SNN (one simulation,
+    float state) has the same error in every column. Returns a long table: act_bits, model,
+    error_pct, relative_cost, reduction (ANN cost / cost), ops_source.
     """
     labels = torch.as_tensor(labels)
     if recording is None:
@@ -238,29 +266,30 @@ def table_2_7(net: SpikingNetwork, x: torch.Tensor, labels: torch.Tensor, *,
     T = recording.timesteps
     rate_err = 100 * (1 - float(recording.accuracy_curve(labels)[-1]))
     counts = network_counts(net)
-    rate_updates = counts.n_neurons * T
+    rate_adds = float(recording.synaptic_ops[-1]) + counts.n_neurons * T
+    tpc = {n: tpc_counts(net, x, labels, n) for n in act_bits}
     rows = []
     for b in act_bits:
         wb = b if weight_bits is None else weight_bits
         logits = pattern_ops(net, x, b)["logits"] if b < 32 else net.ann_forward(x)
-        ann_err = 100 * (1 - float((logits.argmax(1) == labels).float().mean()))
-        ann_cost = relative_cost(n_mac=counts.connections, n_add=counts.n_biases,
-                                 act_bits=b, weight_bits=wb)
+        ann_err = 100 * (1 - float((logits.argmax(1).cpu() == labels.cpu()).float().mean()))
         rows.append({"act_bits": b, "model": "ANN", "error_pct": ann_err,
-                     "relative_cost": ann_cost})
-        rate_cost = relative_cost(n_add=float(recording.synaptic_ops[-1]) + rate_updates,
-                                  act_bits=b, weight_bits=wb)
+                     "relative_cost": relative_cost(n_mac=counts.connections,
+                                                    n_add=counts.n_biases, act_bits=b,
+                                                    weight_bits=wb),
+                     "ops_source": "connections and biases"})
         rows.append({"act_bits": b, "model": f"rate-SNN (T={T})", "error_pct": rate_err,
-                     "relative_cost": rate_cost})
+                     "relative_cost": relative_cost(n_add=rate_adds, act_bits=b,
+                                                    weight_bits=wb),
+                     "ops_source": "rate simulation"})
         for n in act_bits:
             if n > b:
                 continue
-            p = pattern_ops(net, x, n)
-            err = 100 * (1 - float((p["logits"].argmax(1) == labels).float().mean()))
-            cost = relative_cost(n_add=p["adds"], n_shift=p["shifts"], act_bits=b,
-                                 weight_bits=wb)
-            rows.append({"act_bits": b, "model": f"TPC {n} bit", "error_pct": err,
-                         "relative_cost": cost})
+            p = tpc[n]
+            rows.append({"act_bits": b, "model": f"TPC {n} bit", "error_pct": p["error_pct"],
+                         "relative_cost": relative_cost(n_add=p["adds"], n_shift=p["shifts"],
+                                                        act_bits=b, weight_bits=wb),
+                         "ops_source": p["ops_source"]})
     df = pd.DataFrame(rows)
     ann = df[df.model == "ANN"].set_index("act_bits")["relative_cost"]
     df["reduction"] = df["act_bits"].map(ann) / df["relative_cost"]

@@ -191,6 +191,10 @@ def test_table_2_7_structure_on_digits_cnn(digits_cnn):
     tab = energy.table_2_7(net, x, y, recording=rec)
     assert set(tab.act_bits) == {32, 16, 8}
     assert set(tab[tab.act_bits == 8].model) == {"ANN", "rate-SNN (T=60)", "TPC 8 bit"}
+    # with weights as wide as activations, halving b cuts the ANN's cost ~4x (thesis: 3.8x)
+    wide = energy.table_2_7(net, x, y, recording=rec, weight_bits=None, act_bits=(16, 8))
+    ann = wide[wide.model == "ANN"].set_index("act_bits").relative_cost
+    assert 3.5 < ann[16] / ann[8] < 4.1
     assert len(tab[tab.act_bits == 32]) == 5
     ann32 = tab[(tab.act_bits == 32) & (tab.model == "ANN")].iloc[0]
     assert ann32.relative_cost == pytest.approx(
@@ -200,6 +204,17 @@ def test_table_2_7_structure_on_digits_cnn(digits_cnn):
     assert list(tpc.relative_cost) == sorted(tpc.relative_cost, reverse=True)
     assert (tab.error_pct < 5).all()
     assert not energy.format_table_2_7(tab).empty
+
+
+def test_pattern_code_ops_match_the_bit_pattern_count(digits_cnn):
+    net, x, y, _ = digits_cnn
+    sim = energy.tpc_counts(net, x, y, 8)
+    assert sim["ops_source"] == "spikescope.pattern simulation"
+    counted = energy.pattern_ops(net, x, 8)
+    assert sim["adds"] == pytest.approx(counted["adds"], rel=1e-5)
+    acc = float((counted["logits"].argmax(1) == y).float().mean())
+    assert sim["error_pct"] == pytest.approx(100 * (1 - acc), abs=0.3)
+    assert energy.tpc_counts(net, x, y, 32)["ops_source"].startswith("bit patterns")
 
 
 def test_quantized_digits_cnn_within_one_point_of_float(digits_cnn):
