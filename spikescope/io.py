@@ -373,6 +373,7 @@ def _plain_layer(m: Any) -> nn.Module:
 _TS_FUNCTIONS = {"aten::relu": nn.ReLU, "aten::relu_": nn.ReLU, "aten::flatten": nn.Flatten,
                  "aten::view": nn.Flatten, "aten::reshape": nn.Flatten,
                  "aten::dropout": nn.Identity}
+_TS_CALLED = {"relu": nn.ReLU, "dropout": nn.Identity, "flatten": nn.Flatten}
 _TS_IGNORED = ("prim::Constant", "prim::GetAttr", "prim::ListConstruct", "prim::TupleConstruct",
                "aten::size", "prim::NumToTensor", "aten::Int", "prim::device", "prim::dtype")
 
@@ -396,6 +397,12 @@ def _plain_from_script(m: Any) -> nn.Module:
                 layers.append(UnsupportedLayer("method call", str(target)))
             else:
                 layers.append(_plain_from_script(children[target]))
+        elif k == "prim::CallFunction":
+            fn = next(node.inputs()).node()
+            fname = fn.s("name") if fn.kind() == "prim::Constant" and fn.hasAttribute("name") \
+                else "?"
+            layer = _TS_CALLED.get(fname)
+            layers.append(layer() if layer else UnsupportedLayer(f"function {fname}"))
         elif k in _TS_FUNCTIONS:
             layers.append(_TS_FUNCTIONS[k]())
         elif k not in _TS_IGNORED:
@@ -749,18 +756,17 @@ def _neuron_node(net: SpikingNetwork, stage: Stage, last: bool) -> Any:
     shape = tuple(stage.out_shape)
     p = net.params
     dt = net.dt_ms * 1e-3
-    meta = {"reset": p.reset, "refractory": int(p.refractory), "graded": int(p.graded)}
+    meta = {"reset": p.reset, "leak": float(p.leak)}
     if last and net.readout == "membrane":
-        return nir.I(r=np.ones(shape, np.float32), metadata=meta)
-    thr = np.full(shape, p.threshold, np.float32)
-    zeros = np.zeros(shape, np.float32)
+        return nir.I(r=np.ones(shape), metadata=meta)
+    thr = np.full(shape, p.threshold)
+    zeros = np.zeros(shape)
     if p.leak == 1.0:
-        return nir.IF(r=np.ones(shape, np.float32), v_threshold=thr, v_reset=zeros,
-                      metadata=meta)
+        return nir.IF(r=np.ones(shape), v_threshold=thr, v_reset=zeros, metadata=meta)
     # forward Euler of tau dv/dt = -v + R I over one step: leak = 1 - dt/tau, R = tau/dt
     tau = dt / (1.0 - p.leak)
-    return nir.LIF(tau=np.full(shape, tau, np.float32), r=np.full(shape, tau / dt, np.float32),
-                   v_leak=zeros, v_threshold=thr, v_reset=zeros, metadata=meta)
+    return nir.LIF(tau=np.full(shape, tau), r=np.full(shape, tau / dt), v_leak=zeros,
+                   v_threshold=thr, v_reset=zeros, metadata=meta)
 
 
 def to_nir(net: SpikingNetwork) -> Any:
@@ -917,7 +923,12 @@ def from_nir(graph: Any, *, dt_ms: float | None = None) -> SpikingNetwork:
             if isinstance(node, nir.LIF):
                 tau = _uniform(node.tau, f"{key}: tau")
                 gain = _uniform(node.r, f"{key}: r") * dt / tau
-                leaks.append(1.0 - dt / tau)
+                leak = 1.0 - dt / tau
+                exact = (node.metadata or {}).get("leak")  # spikescope's own, bit-exact
+                if exact is not None and abs(float(np.asarray(exact)) - leak) < 1e-9:
+                    leak = float(np.asarray(exact))
+                    gain = round(gain, 9)
+                leaks.append(leak)
                 if _uniform(node.v_leak, f"{key}: v_leak") != 0:
                     raise ConversionError(f"NIR node {key!r}: v_leak must be 0")
             else:
