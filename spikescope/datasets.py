@@ -178,3 +178,34 @@ def _digits_events(split: str, target: str = "label") -> tuple[torch.Tensor, tor
     if target == "image":
         return x, torch.from_numpy(a[f"{split}_images"].astype(np.float32) / 255.0)[:, None]
     return x, torch.from_numpy(a[f"{split}_labels"])
+
+
+# ----------------------------------------------------------------------------- digits-events
+DIGITS_EVENTS_DIR = Path(__file__).resolve().parents[1] / "data" / "digits-events"
+
+
+@cache
+def _digits_events_arrays() -> dict[str, np.ndarray]:
+    path = DIGITS_EVENTS_DIR / "digits-events.npz"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; run `python scripts/make_digits_events.py`")
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+@register("digits-events")
+def _digits_events(split: str, target: str = "label") -> tuple[torch.Tensor, torch.Tensor]:
+    """Emulated N-MNIST-like recordings of the "digits" images (scripts/make_digits_events.py).
+
+    x: (N, T, 2, 34, 34) float32 event counts per bin (T = 20 bins of 15 ms; channel 0 = OFF,
+    1 = ON), sample-major: use ``x.transpose(0, 1)`` (or :func:`spikescope.dvs.to_time_major`)
+    for ``SpikingNetwork.run(x, T, encoding="events")``. y: labels (N,) int64, or with
+    ``target="image"`` the still images (N, 1, 34, 34) float32 in [0, 1].
+    """
+    if target not in ("label", "image"):
+        raise ValueError(f"target must be 'label' or 'image', got {target!r}")
+    a = _digits_events_arrays()
+    x = torch.from_numpy(a[f"{split}_frames"].astype(np.float32))
+    if target == "image":
+        return x, torch.from_numpy(a[f"{split}_images"].astype(np.float32) / 255.0)[:, None]
+    return x, torch.from_numpy(a[f"{split}_labels"])
