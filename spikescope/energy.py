@@ -786,13 +786,17 @@ def quantize_weights(net: SpikingNetwork, *, weight_bits: int = 8,
 
 def deploy_loihi(net: SpikingNetwork, x: torch.Tensor | None = None, labels=None, *,
                  timesteps: int = 100, weight_bits: int = 8,
-                 limits: CoreLimits = LOIHI_CORE_LIMITS, **run_options) -> LoihiDeployment:
+                 limits: CoreLimits = LOIHI_CORE_LIMITS, recording: Recording | None = None,
+                 **run_options) -> LoihiDeployment:
     """Quantize ``net`` Loihi-style, estimate its neurocores and (given data) the accuracy of
-    the float and the quantized SNN after ``timesteps`` steps."""
+    the float and the quantized SNN after ``timesteps`` steps (``recording``: a float run of
+    ``net`` on ``x`` to reuse, of at least ``timesteps`` steps)."""
     qnet, q = quantize_weights(net, weight_bits=weight_bits)
     acc_f = acc_q = None
     if x is not None and labels is not None:
-        acc_f = float(net.run(x, timesteps, record=(), **run_options).accuracy_curve(labels)[-1])
+        if recording is None or recording.timesteps < timesteps:
+            recording = net.run(x, timesteps, record=(), **run_options)
+        acc_f = float(recording.accuracy_curve(labels)[timesteps - 1])
         acc_q = float(qnet.run(x, timesteps, record=(),
                                **run_options).accuracy_curve(labels)[-1])
     return LoihiDeployment(qnet, cores=estimate_cores(qnet, limits=limits),

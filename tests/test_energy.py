@@ -218,8 +218,9 @@ def test_pattern_code_ops_match_the_bit_pattern_count(digits_cnn):
 
 
 def test_quantized_digits_cnn_within_one_point_of_float(digits_cnn):
-    net, x, y, _ = digits_cnn
-    dep = energy.deploy_loihi(net, x, y, timesteps=60)
+    net, x, y, rec = digits_cnn
+    dep = energy.deploy_loihi(net, x, y, timesteps=60, recording=rec)
+    assert dep.accuracy_float == pytest.approx(float(rec.accuracy_curve(y)[-1]))
     for w, e in zip(dep.weights_int, dep.weight_exponents):
         assert w.abs().max() <= 127 and w.abs().max() > 63, "weights use the signed 8-bit range"
         assert isinstance(e, int)
