@@ -21,7 +21,7 @@ from spikescope import io as sio
 
 
 @pytest.fixture(scope="module")
-def digits():
+def xy():
     x, y = datasets.load("digits", "test")
     return x[:64], y[:64]
 
@@ -84,8 +84,8 @@ def onnx_cnn(rng: np.random.Generator) -> tuple[bytes, dict]:
 
 # ----------------------------------------------------------------------------- loading
 @pytest.mark.parametrize("name", ["digits-mlp", "digits-cnn"])
-def test_safetensors_and_state_dict_detect_the_zoo_architecture(name, digits, tmp_path):
-    x, _ = digits
+def test_safetensors_and_state_dict_detect_the_zoo_architecture(name, xy, tmp_path):
+    x, _ = xy
     ref = zoo.load(name)
     sd = ref.state_dict()
     path = tmp_path / "w.safetensors"
@@ -113,8 +113,8 @@ class Custom(nn.Module):
 
 
 @pytest.mark.parametrize("make", [lambda: zoo.load("digits-cnn"), Custom])
-def test_torchscript_is_rebuilt_as_plain_layers(make, digits):
-    x, _ = digits
+def test_torchscript_is_rebuilt_as_plain_layers(make, xy):
+    x, _ = xy
     torch.manual_seed(0)
     ref = make().eval()
     if isinstance(ref, Custom):
@@ -128,8 +128,8 @@ def test_torchscript_is_rebuilt_as_plain_layers(make, digits):
     assert net.n_classes == 10
 
 
-def test_onnx_graph_maps_onto_torch_layers_and_converts(digits):
-    x, _ = digits
+def test_onnx_graph_maps_onto_torch_layers_and_converts(xy):
+    x, _ = xy
     data, _ = onnx_cnn(np.random.default_rng(0))
     m = sio.load_model(data)
     kinds = [type(c).__name__ for c in m]
@@ -142,8 +142,8 @@ def test_onnx_graph_maps_onto_torch_layers_and_converts(digits):
     assert [s.kind for s in net.stages] == ["conv", "conv", "linear", "linear"]
 
 
-def test_onnx_gemm_alpha_beta_and_flatten(digits):
-    x, _ = digits
+def test_onnx_gemm_alpha_beta_and_flatten(xy):
+    x, _ = xy
     rng = np.random.default_rng(1)
     w, b = rng.normal(size=(64, 10)), rng.normal(size=10)
     data = onnx_model([helper.make_node("Flatten", ["x"], ["f"]),
@@ -203,8 +203,8 @@ def _same_spikes(a: ss.Recording, b: ss.Recording) -> None:
     ("digits-mlp", {"leak": 0.9, "reset": "zero", "threshold": 0.8}),
     ("digits-mlp", {"readout": "membrane", "dt_ms": 0.5}),
 ])
-def test_nir_round_trip_through_a_file_gives_the_same_spikes(name, opts, digits, tmp_path):
-    x, _ = digits
+def test_nir_round_trip_through_a_file_gives_the_same_spikes(name, opts, xy, tmp_path):
+    x, _ = xy
     net = ss.convert(zoo.load(name), x, percentile=99.9, **opts)
     path = tmp_path / "net.nir"
     sio.save_nir(net, path)
@@ -215,8 +215,8 @@ def test_nir_round_trip_through_a_file_gives_the_same_spikes(name, opts, digits,
     _same_spikes(net.run(x[:16], 25), back.run(x[:16], 25))
 
 
-def test_to_nir_graph_structure(digits):
-    x, _ = digits
+def test_to_nir_graph_structure(xy):
+    x, _ = xy
     net = ss.convert(zoo.load("digits-cnn"), x, leak=0.95)
     g = sio.to_nir(net)
     kinds = [type(g.nodes[b]).__name__ for _, b in g.edges]
@@ -229,8 +229,8 @@ def test_to_nir_graph_structure(digits):
     np.testing.assert_array_equal(lif.v_threshold, np.ones((16, 8, 8), np.float32))
 
 
-def test_maxpool_network_has_no_nir_equivalent(digits):
-    x, _ = digits
+def test_maxpool_network_has_no_nir_equivalent(xy):
+    x, _ = xy
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Flatten(), nn.Linear(64, 10))
     with pytest.raises(ss.ConversionError, match="max-pooling"):
@@ -276,8 +276,8 @@ def test_from_nir_imports_a_foreign_graph():
 
 
 # ----------------------------------------------------------------------------- runs
-def test_save_and_load_run_reproduces_the_figure_data(digits, tmp_path):
-    x, y = digits
+def test_save_and_load_run_reproduces_the_figure_data(xy, tmp_path):
+    x, y = xy
     net = ss.convert(zoo.load("digits-mlp"), x)
     rec = net.run(x[:8], 30, neurons={0: [0, 5, 7], 2: list(range(10))})
     params = {"model": "digits-mlp", "percentile": 99.9, "timesteps": 30,
@@ -299,8 +299,8 @@ def test_save_and_load_run_reproduces_the_figure_data(digits, tmp_path):
     assert r.membrane_neurons[0].tolist() == [0, 5, 7]
 
 
-def test_run_without_trains_or_membrane(digits, tmp_path):
-    x, _ = digits
+def test_run_without_trains_or_membrane(xy, tmp_path):
+    x, _ = xy
     rec = ss.convert(zoo.load("digits-mlp"), x).run(x[:4], 5, record=())
     run = sio.load_run(sio.save_run(tmp_path / "r.npz", {}, rec))
     assert run.recording.spike_trains is None and run.recording.membrane is None
