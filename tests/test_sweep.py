@@ -219,7 +219,7 @@ def test_pareto_front():
     assert sweep.pareto_front(df).tolist() == [True, True, False, False, True, False]
 
 
-def test_cli_runs_a_tiny_yaml(tmp_path, client):
+def test_cli_runs_a_tiny_yaml(tmp_path, client, capsys):
     spec = tmp_path / "tiny.yaml"
     spec.write_text("name: tiny\nmodel: digits-mlp\ncalibration_size: 50\neval_size: 20\n"
                     "platforms: [Loihi]\ngrid:\n  percentile: [99.0, 100]\n  T: [6]\n")
@@ -235,13 +235,42 @@ def test_cli_runs_a_tiny_yaml(tmp_path, client):
     df = sweep.load_results(tmp_path / "res")
     assert sorted(df["percentile"]) == [99.0, 100.0] and (df["n_eval"] == 20).all()
     assert df["worker"].str.startswith("tcp://").all()
-    # the console script, the scheduler from the environment, and resuming: nothing to do
-    script = Path(sys.executable).with_name("spikescope")
-    res = subprocess.run([str(script), "sweep", str(spec), "--out", str(tmp_path / "res")],
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                         env={**env, "SPIKESCOPE_SCHEDULER": address})
-    assert res.returncode == 0, res.stderr
-    assert "2 of 2 points already" in res.stderr
-    bad = subprocess.run([sys.executable, "-m", "spikescope", "sweep", "missing.yaml"],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
-    assert bad.returncode == 1 and "not found" in bad.stderr
+    # the scheduler from the environment, and resuming: nothing left to do
+    from spikescope import cli
+
+    os.environ["SPIKESCOPE_SCHEDULER"] = address
+    try:
+        assert cli.main(["sweep", str(spec), "--out", str(tmp_path / "res")]) == 0
+    finally:
+        del os.environ["SPIKESCOPE_SCHEDULER"]
+    assert "2 of 2 points already" in capsys.readouterr().err
+    assert cli.main(["sweep", str(tmp_path / "missing.yaml")]) == 1
+    assert "not found" in capsys.readouterr().err
+    assert Path(sys.executable).with_name("spikescope").exists(), "console script missing"
+
+
+def test_sweeps_view_builds_runs_and_plots(tmp_path):
+    import panel as pn
+
+    from widgets.sweeps import SweepsView
+
+    view = SweepsView()
+    assert pn.panel(view).get_root() is not None
+    view.settings.param.update(percentiles=[99.0, 100.0], timesteps=[5, 10], eval_size=20,
+                               calibration_size=50, workers=0)
+    view.out = str(tmp_path / "ui")
+    view.run = True
+    view.wait(120)
+    assert not view.running and view.message.startswith("Done"), view.message
+    assert (view.done, view.total) == (4, 4) and len(view.results) == 4
+    assert sweep.finished_ids(tmp_path / "ui") == set(view.results["point_id"])
+    heat = view.heatmap().HeatMap.I  # one heat map (the other swept settings are fixed)
+    assert sorted(heat.dimension_values("percentile").astype(float)) == [99, 99, 100, 100]
+    assert sorted(heat.dimension_values("accuracy")) == sorted(view.results["accuracy"])
+    view.cost = "synaptic_ops"
+    curve = view.pareto().Curve.Pareto_front
+    assert len(curve) == sweep.pareto_front(view.results).sum() >= 1
+    assert pn.panel(view).get_root() is not None  # the filled view renders too
+    view.settings.resets = []
+    view.run = True
+    assert "choose at least one value for reset" in view.message and not view.running
