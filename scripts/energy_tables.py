@@ -31,11 +31,13 @@ def main() -> None:
     x, y = datasets.load("digits", "test")
     net = convert(model, xtr[:500], percentile=99.9)
     rec = net.run(x, args.timesteps, record=())
-    pattern = "spikescope.pattern" if "pattern" in CODES else "absent"
-    print(f"digits-cnn, {len(x)} test images; pattern code module: {pattern}; TPC rows count "
-          "1-bits of the truncated activations x fan-out (adds) and n shifts per neuron\n")
+    have = "present" if "pattern" in CODES else "absent"
+    print(f"digits-cnn, {len(x)} test images, pattern code {have}"
+          "; TPC adds = synaptic ops, n shifts per neuron\n")
     for wb, what in ((8, "8-bit weights"), (None, "weights as wide as activations")):
         tab = energy.table_2_7(net, x, y, weight_bits=wb, recording=rec)
+        src = tab[tab.model.str.startswith("TPC")].groupby("model").ops_source.first()
+        print("TPC ops from: " + "; ".join(f"{m}: {s}" for m, s in src.items()))
         print(f"Table 2.7 structure on digits-cnn, {what} (cost relative to one adder; "
               "(Nx) = reduction vs the ANN)")
         print(energy.format_table_2_7(tab).to_string(), "\n")
