@@ -19,8 +19,11 @@ TorchScript classes, never to Python objects). Only then is the pickle read, and
 with ``torch.load(weights_only=True)`` (whose restricted unpickler is a second line of defence).
 TorchScript code (``code/*.py`` in the archive) is checked to call only the ``aten``/``prim``
 operator namespaces and none of the operators that touch files (e.g. ``aten::from_file``);
-the loaded module's layers are then copied into a plain ``nn.Sequential`` so no TorchScript code
-runs afterwards. A size limit (:data:`DEFAULT_MAX_BYTES`, ``max_bytes=``) is checked before
+code defining ``__setstate__`` (the only TorchScript code that runs during loading) is
+refused, so loading runs no model code at all. The loaded module's layers are then copied
+into a plain ``nn.Sequential`` (following the calls in its forward graph, which is read, not
+run), so no TorchScript code runs afterwards either. ONNX and safetensors files hold no code;
+they are parsed as data. A size limit (:data:`DEFAULT_MAX_BYTES`, ``max_bytes=``) is checked before
 any byte is parsed.
 
 NIR (https://neuroir.org), the interchange format read by snnTorch, Norse, Sinabs, Lava,
@@ -424,6 +427,9 @@ def _load_torchscript(data: bytes, name: str) -> nn.Module:
                 if ns not in _TS_OP_NAMESPACES:
                     raise UnsafeModelError(f"{what}: code {n} calls custom operators "
                                            f"'ops.{ns}' that could run arbitrary code; refused")
+            if "__setstate__" in src:
+                raise UnsafeModelError(f"{what}: code {n} defines __setstate__, which would run "
+                                       f"while loading; refused (standard layers have none)")
             hit = _TS_FORBIDDEN.search(src)
             if hit:
                 raise UnsafeModelError(f"{what}: code {n} calls {hit.group(1)!r}, which can "

@@ -180,6 +180,9 @@ CASES = {
     "torchscript custom operator": (lambda e: sio.load_model(_rezip(e["script"], {
         "container.py": lambda b: b + b"\ndef f(x):\n  return ops.evil.run(x)\n"})), U,
         "ops.evil"),
+    "torchscript code run at load": (lambda e: sio.load_model(_rezip(e["script"], {
+        "container.py": lambda b: b + b"\n  def __setstate__(self, state):\n    pass\n"})), U,
+        "__setstate__"),
     "onnx truncated": (lambda e: sio.load_model(e["onnx"][:len(e["onnx"]) // 2]), E,
                        "ONNX"),
     "onnx garbage after magic": (lambda e: sio.load_model(b"\x08" + b"\xff" * 64), E, "ONNX"),

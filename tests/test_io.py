@@ -212,7 +212,7 @@ def test_nir_round_trip_through_a_file_gives_the_same_spikes(name, opts, xy, tmp
     assert back.params == net.params and back.readout == net.readout
     assert back.dt_ms == net.dt_ms and back.input_shape == net.input_shape
     np.testing.assert_allclose(back.lambdas, net.lambdas)
-    _same_spikes(net.run(x[:16], 25), back.run(x[:16], 25))
+    _same_spikes(net.run(x[:6], 20), back.run(x[:6], 20))
 
 
 def test_to_nir_graph_structure(xy):
