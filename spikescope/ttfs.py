@@ -319,7 +319,7 @@ def finetune_clamped(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: f
             loss = F.cross_entropy(tuned(x[idx]), y[idx])
             loss.backward()
             opt.step()
-        bar.set_postfix(loss=float(loss))
+        bar.set_postfix(loss=float(loss.detach()))
     _swap_relus(tuned, nn.ReLU)
     tuned.clamp_beta = float(beta)
     return tuned.eval()
