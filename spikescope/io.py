@@ -284,9 +284,13 @@ def _model_for_state_dict(sd: dict[str, torch.Tensor], architecture: str | None,
         if why is not None:
             raise ModelLoadError(f"{name}: the state dict does not fit architecture "
                                  f"{architecture!r}: {why}")
+    from . import datasets
+
     model = zoo.architecture(architecture)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
     model.architecture = architecture
+    x, _ = datasets.load(zoo.dataset_of(architecture), "test")
+    model.input_shape = tuple(x.shape[1:])
     return model.eval()
 
 
@@ -441,6 +445,7 @@ def _load_torchscript(data: bytes, name: str) -> nn.Module:
     model = _plain_from_script(script)
     if not isinstance(model, nn.Sequential):
         model = nn.Sequential(model)
+    model.input_shape = None  # TorchScript does not record it
     return model.eval()
 
 
@@ -471,6 +476,10 @@ def _load_onnx(data: bytes, name: str, strict: bool) -> nn.Module:
     g = proto.graph
     if len(g.node) == 0:
         raise ModelLoadError(f"{what}: not an ONNX model or the graph has no operators")
+    for t in list(g.initializer) + [a.t for n in g.node for a in n.attribute if a.HasField("t")]:
+        if t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data):
+            raise ModelLoadError(f"{what}: tensor {t.name!r} refers to external data files; "
+                                 f"save the model with all weights inside the .onnx file")
     try:
         consts = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy())
                   for t in g.initializer}
@@ -630,6 +639,11 @@ def load_model(path_or_bytes: str | os.PathLike | bytes | _io.IOBase, *,
         max_bytes: size limit; larger files are refused before parsing.
         strict: if False, layers/operators spikescope cannot convert are kept as
             :class:`UnsupportedLayer` placeholders (for :func:`inspect_model`) instead of raising.
+
+    Returns:
+        the model, with ``model.source_format`` (see :func:`detect_format`) and
+        ``model.input_shape`` (per sample, e.g. (1, 8, 8); None when the file does not say,
+        as for TorchScript); state dicts also get ``model.architecture``.
 
     Raises:
         UnsafeModelError: the file would import callables (run code) when unpickled.

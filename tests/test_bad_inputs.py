@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nir
 import numpy as np
+import onnx
 import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
@@ -98,6 +99,17 @@ def _onnx_mlp(w: np.ndarray | None = None) -> bytes:
     return _onnx([helper.make_node("Flatten", ["x"], ["f"]),
                   helper.make_node("Gemm", ["f", "w", "b"], ["y"])],
                  {"w": w, "b": np.zeros(w.shape[1], np.float32)})
+
+
+def _onnx_external() -> bytes:
+    """An ONNX MLP whose weight claims to live in /etc/passwd (must never be read)."""
+    model = onnx.load_model_from_string(_onnx_mlp())
+    t = model.graph.initializer[0]
+    t.ClearField("raw_data")
+    t.ClearField("float_data")
+    t.data_location = TensorProto.EXTERNAL
+    t.external_data.add(key="location", value="/etc/passwd")
+    return model.SerializeToString()
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -202,6 +214,8 @@ CASES = {
     "onnx reshape that is not a flatten": (lambda e: sio.load_model(_onnx(
         [helper.make_node("Reshape", ["x", "s"], ["y"])],
         {"s": np.array([1, 2, 4, 8], np.int64)}, out_shape=(1, 2, 4, 8))), C, "flatten"),
+    "onnx weights in an external file": (lambda e: sio.load_model(_onnx_external()), E,
+                                         "external data"),
     "onnx inf weights": (lambda e: sio.load_model(_onnx_mlp(np.full((64, 10), np.inf,
                                                                     np.float32))), E,
                          "NaN or infinite"),

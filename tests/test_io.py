@@ -93,6 +93,7 @@ def test_safetensors_and_state_dict_detect_the_zoo_architecture(name, xy, tmp_pa
     for source in (path, path.read_bytes(), _torch_save(sd), _torch_save({"state_dict": sd})):
         m = sio.load_model(source)
         assert m.architecture == name, f"architecture detected as {m.architecture}"
+        assert m.input_shape == (1, 8, 8) and m.source_format in ("safetensors", "torch")
         torch.testing.assert_close(m(x), ref(x))
     m = sio.load_model(_torch_save(sd), architecture=name)
     torch.testing.assert_close(m(x), ref(x))
