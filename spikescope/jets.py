@@ -361,14 +361,16 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float
 
 def train_jet_mlp(path: str | os.PathLike | None = None, *, epochs: int = 200,
                   patience: int = 10, lr: float = 1e-4, batch_size: int = 1024, seed: int = 0,
-                  out_dir: str | os.PathLike | None = None, progress: bool = True) -> dict:
+                  min_delta: float = 0.0, out_dir: str | os.PathLike | None = None,
+                  progress: bool = True) -> dict:
     """Train :func:`jet_mlp` on the user's file and save it next to the data.
 
     Adam (lr 1e-4), minibatch 1024, categorical cross-entropy on one-hot labels (as the seed);
-    early stopping: stops after ``patience`` epochs without a lower validation loss and keeps
-    the best weights. Seeded (initialization and shuffling). Writes ``jet-mlp.safetensors``
-    and ``jet-mlp.json`` (accuracies, standardization mean/std, settings) to ``out_dir`` or
-    beside the data; returns the metadata. Ctrl-C stops training and saves the best so far.
+    early stopping: stops after ``patience`` epochs in which the validation loss did not fall
+    more than ``min_delta`` below its best, and keeps the best weights. Seeded (initialization
+    and shuffling). Writes ``jet-mlp.safetensors`` and ``jet-mlp.json`` (accuracies,
+    standardization mean/std, settings) to ``out_dir`` or beside the data; returns the
+    metadata. Ctrl-C stops training and saves the best so far.
     """
     if epochs < 1 or patience < 1 or batch_size < 1 or not lr > 0:
         raise ValueError("epochs, patience and batch_size must be >= 1 and lr > 0")
@@ -394,7 +396,7 @@ def train_jet_mlp(path: str | os.PathLike | None = None, *, epochs: int = 200,
             val_loss, val_acc = _evaluate(model, data.x_val, data.y_val)
             history.append({"epoch": epoch, "val_loss": val_loss, "val_accuracy": val_acc})
             bar.set_postfix(val_loss=f"{val_loss:.4f}", val_acc=f"{val_acc:.3f}")
-            if val_loss < best[0]:
+            if val_loss < best[0] - min_delta:
                 best = (val_loss, {k: v.clone() for k, v in model.state_dict().items()}, epoch)
             elif epoch - best[2] >= patience:
                 stopped = "early stopping"
@@ -411,7 +413,8 @@ def train_jet_mlp(path: str | os.PathLike | None = None, *, epochs: int = 200,
                                                                  data.y_val)[1],
             "train_accuracy": _evaluate(model, xtr, ytr)[1], "test_loss": test_loss,
             "best_epoch": best[2], "epochs_run": len(history), "stopped": stopped,
-            "epochs": epochs, "patience": patience, "lr": lr, "batch_size": batch_size,
+            "epochs": epochs, "patience": patience, "min_delta": min_delta, "lr": lr,
+            "batch_size": batch_size,
             "seed": seed, "split_fractions": SPLIT_FRACTIONS, "split_seed": SPLIT_SEED,
             "n_train": len(ytr), "n_val": len(data.y_val), "n_test": len(data.y_test),
             "mean": data.mean.tolist(), "std": data.std.tolist(), "torch": torch.__version__,
