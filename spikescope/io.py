@@ -215,7 +215,16 @@ def _state_dict_from_torch(data: bytes, fmt: str, name: str) -> dict[str, torch.
             if n.endswith(".pkl"):
                 scan_pickle(z.read(n), what=f"{what} member {n}")
     else:
-        scan_pickle(data, what=what)
+        # the legacy (pre-zip) torch format is up to five pickles in a row (magic number,
+        # protocol, system info, the object, storage keys), then raw storage bytes
+        stream = _io.BytesIO(data)
+        for _ in range(5):
+            start = stream.tell()
+            if start >= len(data):
+                break
+            scan_pickle(data[start:], what=what)
+            for _ in pickletools.genops(stream):  # skip to the end of this pickle
+                pass
     try:
         obj = torch.load(_io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as e:  # noqa: BLE001 - the restricted unpickler raises many types

@@ -328,7 +328,8 @@ def test_payload_is_real(payload, tmp_path):
 
 
 @pytest.mark.parametrize("payload", [OpenPayload, SystemPayload])
-@pytest.mark.parametrize("container", ["pickle", "torch.save", "torchscript", "file path"])
+@pytest.mark.parametrize("container", ["pickle", "torch.save", "legacy torch.save",
+                                       "torchscript", "file path"])
 def test_code_executing_file_is_refused_and_never_run(payload, container, tmp_path):
     marker = tmp_path / "pwned"
     evil = payload(marker)
@@ -336,6 +337,11 @@ def test_code_executing_file_is_refused_and_never_run(payload, container, tmp_pa
         data = pickle.dumps({"fc.weight": evil}, protocol=2)
     elif container == "torch.save":
         data = _torch_save({"fc.weight": torch.ones(2), "evil": evil})
+    elif container == "legacy torch.save":
+        buf = io.BytesIO()
+        torch.save({"fc.weight": torch.ones(2), "evil": evil}, buf,
+                   _use_new_zipfile_serialization=False)
+        data = buf.getvalue()
     else:
         good = _script(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)))
         data = _rezip(good, {"archive/data.pkl": pickle.dumps(evil, protocol=2)})

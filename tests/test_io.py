@@ -90,10 +90,13 @@ def test_safetensors_and_state_dict_detect_the_zoo_architecture(name, xy, tmp_pa
     sd = ref.state_dict()
     path = tmp_path / "w.safetensors"
     path.write_bytes(st_save({k: v.contiguous() for k, v in sd.items()}))
-    for source in (path, path.read_bytes(), _torch_save(sd), _torch_save({"state_dict": sd})):
+    legacy = io.BytesIO()
+    torch.save(sd, legacy, _use_new_zipfile_serialization=False)
+    for source in (path, path.read_bytes(), _torch_save(sd), _torch_save({"state_dict": sd}),
+                   legacy.getvalue()):
         m = sio.load_model(source)
         assert m.architecture == name, f"architecture detected as {m.architecture}"
-        assert m.input_shape == (1, 8, 8) and m.source_format in ("safetensors", "torch")
+        assert m.input_shape == (1, 8, 8) and m.source_format in ("safetensors", "torch", "pickle")
         torch.testing.assert_close(m(x), ref(x))
     m = sio.load_model(_torch_save(sd), architecture=name)
     torch.testing.assert_close(m(x), ref(x))
