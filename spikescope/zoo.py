@@ -132,3 +132,47 @@ def train_ann(name: str, *, epochs: int = 60, seed: int = 0, lr: float = 3e-3,
               out / f"{name}.safetensors")
     (out / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+# ----------------------------------------------------------------------------- trained SNNs
+# Spiking networks trained directly (surrogate gradients, scripts/train_events.py); their
+# architecture is stored in NAME.json ("config"), weights in NAME.safetensors.
+SNN_MODELS: dict[str, str] = {
+    "events-classifier": "digits-events",
+    "events-reconstructor": "digits-events",
+}
+
+
+def snn_names() -> list[str]:
+    """Names of the directly trained SNNs with shipped weights (not listed by :func:`names`)."""
+    return [n for n in SNN_MODELS if (MODEL_DIR / f"{n}.safetensors").exists()]
+
+
+def _check_snn(name: str) -> None:
+    if name not in SNN_MODELS:
+        raise ValueError(f"unknown trained SNN {name!r}; available: {sorted(SNN_MODELS)}")
+    if not (MODEL_DIR / f"{name}.safetensors").exists():
+        raise FileNotFoundError(f"no weights for {name!r} in {MODEL_DIR}; "
+                                f"run `python scripts/train_events.py`")
+
+
+def snn_info(name: str) -> dict:
+    """Metadata of a trained SNN: metrics, input/output description (e.g. output image shape)."""
+    _check_snn(name)
+    return json.loads((MODEL_DIR / f"{name}.json").read_text())
+
+
+def load_snn(name: str):
+    """The trained SNN ``name`` as a trainable :class:`spikescope.train.SNN` (eval mode)."""
+    from . import train
+
+    _check_snn(name)
+    return train.load(MODEL_DIR / name)
+
+
+def load_network(name: str):
+    """The trained SNN ``name`` as a core :class:`~spikescope.SpikingNetwork` (lambdas 1.0):
+    run it like a converted network, e.g. ``net.run(x_tbchw, T, encoding="events")``."""
+    from . import train
+
+    return train.to_spiking_network(load_snn(name))
