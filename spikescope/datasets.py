@@ -154,12 +154,12 @@ DIGITS_EVENTS_DIR = Path(__file__).resolve().parents[1] / "data" / "digits-event
 
 
 @cache
-def _digits_events_arrays() -> dict[str, np.ndarray]:
+def _digits_events_array(key: str) -> np.ndarray:
     path = DIGITS_EVENTS_DIR / "digits-events.npz"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found; run `python scripts/make_digits_events.py`")
     with np.load(path) as z:
-        return {k: z[k] for k in z.files}
+        return z[key]
 
 
 @register("digits-events")
@@ -173,11 +173,11 @@ def _digits_events(split: str, target: str = "label") -> tuple[torch.Tensor, tor
     """
     if target not in ("label", "image"):
         raise ValueError(f"target must be 'label' or 'image', got {target!r}")
-    a = _digits_events_arrays()
-    x = torch.from_numpy(a[f"{split}_frames"].astype(np.float32))
+    a = _digits_events_array
+    x = torch.from_numpy(a(f"{split}_frames").astype(np.float32))
     if target == "image":
-        return x, torch.from_numpy(a[f"{split}_images"].astype(np.float32) / 255.0)[:, None]
-    return x, torch.from_numpy(a[f"{split}_labels"])
+        return x, torch.from_numpy(a(f"{split}_images").astype(np.float32) / 255.0)[:, None]
+    return x, torch.from_numpy(a(f"{split}_labels"))
 
 
 # ----------------------------------------------------------------------------- digits-events
@@ -185,12 +185,12 @@ DIGITS_EVENTS_DIR = Path(__file__).resolve().parents[1] / "data" / "digits-event
 
 
 @cache
-def _digits_events_arrays() -> dict[str, np.ndarray]:
+def _digits_events_array(key: str) -> np.ndarray:
     path = DIGITS_EVENTS_DIR / "digits-events.npz"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found; run `python scripts/make_digits_events.py`")
     with np.load(path) as z:
-        return {k: z[k] for k in z.files}
+        return z[key]
 
 
 @register("digits-events")
@@ -204,8 +204,8 @@ def _digits_events(split: str, target: str = "label") -> tuple[torch.Tensor, tor
     """
     if target not in ("label", "image"):
         raise ValueError(f"target must be 'label' or 'image', got {target!r}")
-    a = _digits_events_arrays()
-    x = torch.from_numpy(a[f"{split}_frames"].astype(np.float32))
+    a = _digits_events_array
+    x = torch.from_numpy(a(f"{split}_frames").astype(np.float32))
     if target == "image":
-        return x, torch.from_numpy(a[f"{split}_images"].astype(np.float32) / 255.0)[:, None]
-    return x, torch.from_numpy(a[f"{split}_labels"])
+        return x, torch.from_numpy(a(f"{split}_images").astype(np.float32) / 255.0)[:, None]
+    return x, torch.from_numpy(a(f"{split}_labels"))
