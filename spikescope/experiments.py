@@ -110,6 +110,9 @@ def plot_error_vs_ops(df: pd.DataFrame):
     code/variant and the ANN as a point (the shape of thesis Fig. 2.11)."""
     import holoviews as hv  # the core never imports the UI stack at module level
 
+    if not hv.Store.renderers:  # no hv.extension() yet: load bokeh without notebook output
+        hv.renderer("bokeh")
+
     df = df.assign(error_pct=100 * df["error"])
     elements = []
     for (code, variant), part in df.groupby(["code", "variant"], sort=False):
