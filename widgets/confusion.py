@@ -1,0 +1,157 @@
+"""Evaluation over the test set: ANN and SNN confusion matrices, accuracy vs t, error vs ops."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+
+from .base import View, help_text, hv_pane
+
+
+def ui_applier():
+    """How a worker thread applies results: on the Bokeh document's next tick when served."""
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
+        return lambda fn: doc.add_next_tick_callback(fn)
+    return None
+
+
+def row_normalized(cm: np.ndarray) -> np.ndarray:
+    """Each row (true class) divided by its count: the share predicted as each class."""
+    rows = cm.sum(1, keepdims=True)
+    return np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
+
+
+def confusion_heatmap(cm: np.ndarray | None, title: str, n_classes: int = 10) -> hv.HeatMap:
+    """Row-normalized confusion matrix (all zeros before an evaluation)."""
+    if cm is None:
+        cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+        title += " (evaluate first)"
+    norm = row_normalized(cm)
+    C = cm.shape[0]
+    data = [(str(p), str(tr), norm[tr, p], int(cm[tr, p])) for tr in range(C) for p in range(C)]
+    hm = hv.HeatMap(data, ["predicted", "true"], ["share", "count"])
+    return hm.opts(title=title, cmap="Blues", clim=(0, 1), colorbar=True, tools=["hover"],
+                   responsive=True, height=320, xlabel="predicted class",
+                   ylabel="true class", framewise=True, invert_yaxis=True)
+
+
+class EvaluationView(View):
+    """Run ANN and SNN over the test set in the background; compare them."""
+
+    help = ("Press Evaluate to run the SNN over the test set (in the background; Cancel stops "
+            "it). Confusion matrices: rows are true classes, columns predictions, each row "
+            "normalized to 1 (hover for counts); SNN samples with no output spike count in no "
+            "column. Accuracy vs t: SNN accuracy after each step (ms), the dashed line the "
+            "ANN's. Error vs synaptic operations: the price of accuracy. Click a curve to move "
+            "the simulation cursor to that time.")
+
+    def __init__(self, session=None, **params):
+        super().__init__(session, **params)
+        s = self.session
+        self.evaluate_button = pn.widgets.Button(name="Evaluate test set", button_type="primary",
+                                                 width=160)
+        self.cancel_button = pn.widgets.Button(name="Cancel", width=90, disabled=True)
+        self.samples = pn.widgets.IntInput.from_param(s.param.eval_samples, name="Test samples",
+                                                      width=120)
+        self.progress = pn.indicators.Progress(value=0, max=100, width=220, bar_color="primary")
+        self.evaluate_button.on_click(lambda e: self.start())
+        self.cancel_button.on_click(lambda e: s.cancel_evaluation())
+        s.param.watch(self._progress, ["eval_progress", "eval_running"])
+        ev = s.param.evaluation
+        self.ann_cm = hv.DynamicMap(pn.bind(lambda evaluation: confusion_heatmap(
+            evaluation.ann_confusion if evaluation else None,
+            "ANN confusion (row-normalized)", s.net.n_classes), evaluation=ev))
+        self.snn_cm = hv.DynamicMap(pn.bind(lambda evaluation: confusion_heatmap(
+            evaluation.snn_confusion if evaluation else None,
+            "SNN confusion at T (row-normalized)", s.net.n_classes), evaluation=ev))
+        self.accuracy = hv.DynamicMap(pn.bind(self._accuracy, evaluation=ev, t=s.param.t))
+        self.error_ops = hv.DynamicMap(pn.bind(self._error_ops, evaluation=ev, t=s.param.t))
+        for plot, to_t in ((self.accuracy, self._t_from_time), (self.error_ops,
+                                                                 self._t_from_ops)):
+            tap = hv.streams.Tap(source=plot, x=None, y=None)
+            tap.add_subscriber(to_t)
+        self.summary = pn.pane.Markdown(pn.bind(self._summary, evaluation=ev,
+                                                running=s.param.eval_running),
+                                        sizing_mode="stretch_width")
+
+    def start(self):
+        self.session.evaluate(on_done=ui_applier())
+
+    def _progress(self, *_):
+        s = self.session
+        self.progress.value = int(round(100 * s.eval_progress))
+        self.cancel_button.disabled = not s.eval_running
+        self.evaluate_button.disabled = s.eval_running
+
+    def _summary(self, evaluation, running):
+        if running:
+            return "Evaluating…"
+        if evaluation is None:
+            return "No evaluation yet: press **Evaluate test set**."
+        acc = evaluation.accuracy_curve
+        return (f"**ANN accuracy {evaluation.ann_accuracy:.1%} · SNN accuracy "
+                f"{acc[-1]:.1%} at T = {len(acc) * evaluation.dt_ms:g} ms** "
+                f"({evaluation.n_samples} test samples; best SNN {acc.max():.1%} at "
+                f"t = {(int(acc.argmax()) + 1) * evaluation.dt_ms:g} ms)")
+
+    def _t_from_time(self, x=None, y=None):
+        if x is not None and self.session.evaluation is not None:
+            self.set_t(x / self.session.evaluation.dt_ms)
+
+    def _t_from_ops(self, x=None, y=None):
+        ev = self.session.evaluation
+        if x is not None and ev is not None:
+            self.set_t(int(np.abs(ev.synaptic_ops - x).argmin()) + 1)
+
+    def set_t(self, steps: float):
+        """Move the simulation cursor to ``steps`` (clipped to 0..T of the current run)."""
+        s = self.session
+        s.running = False
+        s.t = int(np.clip(round(steps), 0, s.timesteps))
+
+    def _accuracy(self, evaluation, t):
+        s = self.session
+        if evaluation is None:
+            curve = hv.Curve([], "time", "accuracy (%)")
+            ann = hv.HLine(0).opts(alpha=0)
+            T_ms = s.timesteps * s.dt_ms
+        else:
+            acc = evaluation.accuracy_curve
+            time = (np.arange(len(acc)) + 1) * evaluation.dt_ms
+            curve = hv.Curve((time, 100 * acc), "time", "accuracy (%)")
+            ann = hv.HLine(100 * evaluation.ann_accuracy).opts(color="gray", line_dash="dashed")
+            T_ms = time[-1]
+        return (curve.opts(tools=["hover", "tap"], line_width=2) * ann
+                * hv.VLine(t * s.dt_ms).opts(color="black", line_dash="dotted")).opts(
+            title="SNN accuracy vs time (dashed: ANN)", xlabel="time (ms)",
+            ylabel="accuracy (%)", ylim=(0, 100), xlim=(0, T_ms), responsive=True, height=280,
+            framewise=True)
+
+    def _error_ops(self, evaluation, t):
+        if evaluation is None:
+            pts = hv.Curve([], "synaptic ops", ["error (%)", "time"])
+            mark = hv.Scatter([], "synaptic ops", "error (%)")
+        else:
+            ops, acc = evaluation.synaptic_ops, evaluation.accuracy_curve
+            time = (np.arange(len(acc)) + 1) * evaluation.dt_ms
+            pts = hv.Curve((ops, 100 * (1 - acc), time), "synaptic ops", ["error (%)", "time"])
+            i = int(np.clip(t, 1, len(acc))) - 1
+            mark = hv.Scatter([(ops[i], 100 * (1 - acc[i]))], "synaptic ops", "error (%)")
+        return (pts.opts(tools=["hover", "tap"], line_width=2, logx=False)
+                * mark.opts(color="black", size=8)).opts(
+            title="Error vs synaptic operations per sample", xlabel="synaptic ops per sample",
+            ylabel="error (%)", ylim=(0, 100), responsive=True, height=280, framewise=True)
+
+    def __panel__(self):
+        return pn.Column(
+            pn.Row(self.samples, self.evaluate_button, self.cancel_button, self.progress),
+            self.summary,
+            pn.Row(hv_pane(self.ann_cm, sizing_mode="stretch_width"),
+                   hv_pane(self.snn_cm, sizing_mode="stretch_width"),
+                   sizing_mode="stretch_width"),
+            pn.Row(hv_pane(self.accuracy, sizing_mode="stretch_width"),
+                   hv_pane(self.error_ops, sizing_mode="stretch_width"),
+                   sizing_mode="stretch_width"),
+            help_text(self.help), sizing_mode="stretch_width")

@@ -1,0 +1,68 @@
+"""Controls: what to simulate (model, data, code, normalization, neurons) and the time cursor."""
+
+from __future__ import annotations
+
+import panel as pn
+
+from .base import View
+
+
+def time_readout(session, t: int) -> str:
+    """'t = 12 ms of 100 ms · 345 spikes so far': the cursor and the spikes up to it."""
+    dt = session.dt_ms
+    return (f"**t = {t * dt:g} ms** of {session.timesteps * dt:g} ms · "
+            f"{session.spikes_at(t)} spikes so far")
+
+
+class ControlsView(View):
+    """Widgets for every session parameter, Step/Run/Pause/Reset and the time slider."""
+
+    def __init__(self, session=None, **params):
+        super().__init__(session, **params)
+        p = self.session.param
+        W = dict(sizing_mode="stretch_width")
+        self.model = pn.widgets.Select.from_param(p.model, name="Model", **W)
+        self.dataset = pn.widgets.Select.from_param(p.dataset, name="Data set", **W)
+        self.sample = pn.widgets.IntInput.from_param(p.sample, name="Test sample", width=110)
+        self.random = pn.widgets.Button.from_param(p.random_sample, name="🎲 Random sample",
+                                                   width=140, margin=(27, 5, 5, 5))
+        self.code = pn.widgets.Select.from_param(
+            p.code, name="Spike code", description="How neurons carry values: rate = "
+            "spike counts; ttfs = time to first spike; pattern = n-bit pattern.", **W)
+        self.encoding = pn.widgets.Select.from_param(
+            p.encoding, name="Input encoding", description="analog = constant current; "
+            "poisson = random spikes at rate x; events = event-camera frames.", **W)
+        self.percentile = pn.widgets.DiscreteSlider.from_param(
+            p.percentile, name="Normalization percentile", **W)
+        self.timesteps = pn.widgets.IntSlider.from_param(p.timesteps, name="T (steps of 1 ms)",
+                                                         start=10, end=500, step=10, **W)
+        self.threshold = pn.widgets.FloatSlider.from_param(p.threshold, name="Threshold",
+                                                           start=0.1, end=2.0, step=0.05, **W)
+        self.leak = pn.widgets.FloatSlider.from_param(p.leak, name="Leak per step (1 = IF)",
+                                                      step=0.005, **W)
+        self.reset = pn.widgets.RadioButtonGroup.from_param(p.reset, **W)
+        self.clamp = pn.widgets.IntSlider.from_param(p.clamp_delay,
+                                                     name="Clamp delay (steps per layer)", **W)
+        self.speed = pn.widgets.IntSlider.from_param(p.speed, name="Run speed (steps/s)", **W)
+        self.step = pn.widgets.Button.from_param(p.step, name="Step", button_type="primary",
+                                                 width=70)
+        self.run = pn.widgets.Button.from_param(p.run, name="▶ Run", button_type="success",
+                                                width=75)
+        self.pause = pn.widgets.Button.from_param(p.pause, name="⏸ Pause", width=80)
+        self.reset_run = pn.widgets.Button.from_param(p.reset_run, name="⟲ Reset", width=80)
+        self.time = pn.widgets.IntSlider.from_param(p.t, name="Time cursor (steps)", **W)
+        self.readout = pn.pane.Markdown(pn.bind(lambda t, version: time_readout(
+            self.session, t), t=p.t, version=p.version), **W)
+
+    def transport(self) -> pn.Column:
+        """Step/Run/Pause/Reset, the time slider and the time readout."""
+        return pn.Column(pn.Row(self.step, self.run, self.pause, self.reset_run),
+                         self.time, self.readout, sizing_mode="stretch_width")
+
+    def __panel__(self):
+        return pn.Column(
+            "### Simulation", self.transport(),
+            "### Network", self.model, self.dataset, pn.Row(self.sample, self.random),
+            self.code, self.encoding, self.percentile, self.timesteps,
+            "### Neurons", self.threshold, self.leak, pn.pane.Markdown("Reset after a spike"),
+            self.reset, self.clamp, self.speed, sizing_mode="stretch_width")
