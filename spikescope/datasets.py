@@ -180,32 +180,20 @@ def _digits_events(split: str, target: str = "label") -> tuple[torch.Tensor, tor
     return x, torch.from_numpy(a(f"{split}_labels"))
 
 
-# ----------------------------------------------------------------------------- digits-events
-DIGITS_EVENTS_DIR = Path(__file__).resolve().parents[1] / "data" / "digits-events"
+# ----------------------------------------------------------------------------- mnist1d
+@register("mnist1d")
+def _mnist1d(split: str, seed: int = 42) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST-1D (Greydanus 2020), generated procedurally by the ``mnist1d`` package (no
+    download): 4000 train / 1000 test sequences of length 40, x (N, 40) float32, y (N,)."""
+    d = _mnist1d_arrays(seed)
+    x, y = (d["x"], d["y"]) if split == "train" else (d["x_test"], d["y_test"])
+    return torch.from_numpy(np.asarray(x, np.float32)), torch.from_numpy(np.asarray(y, np.int64))
 
 
 @cache
-def _digits_events_array(key: str) -> np.ndarray:
-    path = DIGITS_EVENTS_DIR / "digits-events.npz"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found; run `python scripts/make_digits_events.py`")
-    with np.load(path) as z:
-        return z[key]
+def _mnist1d_arrays(seed: int) -> dict:
+    from mnist1d.data import get_dataset_args, make_dataset
 
-
-@register("digits-events")
-def _digits_events(split: str, target: str = "label") -> tuple[torch.Tensor, torch.Tensor]:
-    """Emulated N-MNIST-like recordings of the "digits" images (scripts/make_digits_events.py).
-
-    x: (N, T, 2, 34, 34) float32 event counts per bin (T = 20 bins of 15 ms; channel 0 = OFF,
-    1 = ON), sample-major: use ``x.transpose(0, 1)`` (or :func:`spikescope.dvs.to_time_major`)
-    for ``SpikingNetwork.run(x, T, encoding="events")``. y: labels (N,) int64, or with
-    ``target="image"`` the still images (N, 1, 34, 34) float32 in [0, 1].
-    """
-    if target not in ("label", "image"):
-        raise ValueError(f"target must be 'label' or 'image', got {target!r}")
-    a = _digits_events_array
-    x = torch.from_numpy(a(f"{split}_frames").astype(np.float32))
-    if target == "image":
-        return x, torch.from_numpy(a(f"{split}_images").astype(np.float32) / 255.0)[:, None]
-    return x, torch.from_numpy(a(f"{split}_labels"))
+    args = get_dataset_args()
+    args.seed = seed
+    return make_dataset(args)

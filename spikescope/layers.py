@@ -207,6 +207,12 @@ def fan_out(stage: Stage) -> torch.Tensor:
     Number of postsynaptic neurons each presynaptic neuron connects to, counting pooling as
     a sum over its window and convolution borders exactly (thesis Sec. 2.1.2.5).
     """
+    # the count uses autograd: allow it under torch.no_grad() and torch.inference_mode()
+    with torch.inference_mode(False), torch.enable_grad():
+        return _fan_out(stage).clone()
+
+
+def _fan_out(stage: Stage) -> torch.Tensor:
     w = torch.ones_like(stage.weight)
     ones_stage = replace(stage, weight=w, bias=torch.zeros_like(stage.bias), pre=[])
     x = torch.zeros((1, *stage.in_shape), dtype=w.dtype, requires_grad=True)
