@@ -28,8 +28,13 @@ lint: install
 test: install lint
 	$(PY) -m pytest -q -p no:cacheprovider --nbmake --nbmake-timeout=300 tests notebooks
 
+# peers (snnTorch, Norse, SpikingJelly) install with --no-deps: their torchvision requirement
+# would pull a multi-GB CUDA torch; they are not dependencies of spikescope itself.
 bench: install
+	$(PIP) install -q --no-deps -r benchmarks/requirements-peers.txt
 	$(PY) benchmarks/core_speed.py
+	$(PY) benchmarks/peers.py
+	$(PY) benchmarks/dashboard_speed.py
 
 models: install
 	$(PY) scripts/train_zoo.py
