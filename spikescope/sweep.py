@@ -445,7 +445,8 @@ def run(sweep: Sweep, out: str | os.PathLike | None = None, *, scheduler: str | 
         out: output folder (a Parquet data set), default ``NAME.parquet``.
         scheduler: address of a running dask scheduler (default $SPIKESCOPE_SCHEDULER).
         workers: size of the LocalCluster started when no scheduler/client is given;
-            ``0`` runs the points one after another in this process (no dask).
+            ``0`` runs the points one after another in this process (no dask), unless a
+            scheduler is given here or in $SPIKESCOPE_SCHEDULER.
         client: an existing ``distributed.Client`` to use (left open).
         retries: dask retries per point (a point whose worker dies is rescheduled anyway).
         on_result: called with each new result row after it is saved (progress hooks).
