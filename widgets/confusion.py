@@ -50,9 +50,9 @@ class EvaluationView(View):
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
         s = self.session
-        self.evaluate_button = pn.widgets.Button(name="Evaluate test set", button_type="primary",
+        self.evaluate_button = pn.widgets.Button(label="Evaluate test set", color="primary",
                                                  width=160)
-        self.cancel_button = pn.widgets.Button(name="Cancel", width=90, disabled=True)
+        self.cancel_button = pn.widgets.Button(label="Cancel", width=90, disabled=True)
         self.samples = pn.widgets.IntInput.from_param(s.param.eval_samples, name="Test samples",
                                                       width=120)
         self.progress = pn.indicators.Progress(value=0, max=100, width=220, bar_color="primary")

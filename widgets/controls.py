@@ -24,7 +24,7 @@ class ControlsView(View):
         self.model = pn.widgets.Select.from_param(p.model, name="Model", **W)
         self.dataset = pn.widgets.Select.from_param(p.dataset, name="Data set", **W)
         self.sample = pn.widgets.IntInput.from_param(p.sample, name="Test sample", width=110)
-        self.random = pn.widgets.Button.from_param(p.random_sample, name="🎲 Random sample",
+        self.random = pn.widgets.Button.from_param(p.random_sample, label="🎲 Random sample",
                                                    width=140, margin=(27, 5, 5, 5))
         self.code = pn.widgets.Select.from_param(
             p.code, name="Spike code", description="How neurons carry values: rate = "
@@ -44,12 +44,12 @@ class ControlsView(View):
         self.clamp = pn.widgets.IntSlider.from_param(p.clamp_delay,
                                                      name="Clamp delay (steps per layer)", **W)
         self.speed = pn.widgets.IntSlider.from_param(p.speed, name="Run speed (steps/s)", **W)
-        self.step = pn.widgets.Button.from_param(p.step, name="Step", button_type="primary",
+        self.step = pn.widgets.Button.from_param(p.step, label="Step", color="primary",
                                                  width=70)
-        self.run = pn.widgets.Button.from_param(p.run, name="▶ Run", button_type="success",
+        self.run = pn.widgets.Button.from_param(p.run, label="▶ Run", color="success",
                                                 width=75)
-        self.pause = pn.widgets.Button.from_param(p.pause, name="⏸ Pause", width=80)
-        self.reset_run = pn.widgets.Button.from_param(p.reset_run, name="⟲ Reset", width=80)
+        self.pause = pn.widgets.Button.from_param(p.pause, label="⏸ Pause", width=80)
+        self.reset_run = pn.widgets.Button.from_param(p.reset_run, label="⟲ Reset", width=80)
         self.time = pn.widgets.IntSlider.from_param(p.t, name="Time cursor (steps)", **W)
         self.readout = pn.pane.Markdown(pn.bind(lambda t, version: time_readout(
             self.session, t), t=p.t, version=p.version), **W)

@@ -18,7 +18,18 @@ class EvidenceView(View):
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
-        self.plot = hv.DynamicMap(self._bind(self._plot))
+        s = self.session
+        self.plot = hv.DynamicMap(self._bind(self._plot)).opts(
+            hv.opts.Curve(line_width=2, tools=["hover"]), hv.opts.NdOverlay(
+                legend_position="left", xlabel="time (ms)",
+                ylabel="output spikes (cumulative)", responsive=True, height=260,
+                title="{label}"))
+        s.param.watch(self._limits, "version")
+        self._limits()
+
+    def _limits(self, *_):
+        s = self.session
+        self.plot.opts(hv.opts.NdOverlay(xlim=(0, s.timesteps * s.dt_ms), ylim=self._ylim()))
 
     def answer(self, t: int) -> str:
         """One line: true label, ANN answer, SNN answer after t steps."""
@@ -39,15 +50,11 @@ class EvidenceView(View):
         counts = np.zeros((t + 1, C))
         if t > 0:
             counts[1:] = rec.output_counts[:t, 0].cpu().numpy()
-        ann = int(s.ann_output.argmax())
-        curves = {c: hv.Curve((time, counts[:, c], np.full(t + 1, c)), "time",
-                              ["spikes", "class"]).opts(
-            line_width=4 if c == ann else 1.5, tools=["hover"]) for c in range(C)}
-        ymax = max(float(rec.output_counts[-1, 0].max()), 1.0)
-        return hv.NdOverlay(curves, kdims=["class"]).opts(
-            title=self.answer(t), xlabel="time (ms)", ylabel="output spikes (cumulative)",
-            xlim=(0, s.timesteps * s.dt_ms), ylim=(0, ymax * 1.05), responsive=True,
-            height=260, legend_position="left", framewise=True)
+        curves = {c: hv.Curve((time, counts[:, c]), "time", "spikes") for c in range(C)}
+        return hv.NdOverlay(curves, kdims=["class"], label=self.answer(t))
+
+    def _ylim(self):
+        return (0, max(float(self.session.recording.output_counts[-1, 0].max()), 1.0) * 1.05)
 
     def __panel__(self):
         return pn.Column(hv_pane(self.plot, sizing_mode="stretch_width"),

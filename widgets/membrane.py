@@ -44,10 +44,10 @@ class MembraneView(View):
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
-        self._layer = pn.widgets.Select(name="Layer", width=140)
-        self._by_rate = pn.widgets.Button(name="Add most active", width=130)
-        self._median = pn.widgets.Button(name="Add median-rate", width=130)
-        self._clear = pn.widgets.Button(name="Clear traces", width=110)
+        self._layer = pn.widgets.Select(label="Layer", width=140)
+        self._by_rate = pn.widgets.Button(label="Add most active", width=130)
+        self._median = pn.widgets.Button(label="Add median-rate", width=130)
+        self._clear = pn.widgets.Button(label="Clear traces", width=110)
         self._by_rate.on_click(lambda e: self._add("max"))
         self._median.on_click(lambda e: self._add("median"))
         self._clear.on_click(lambda e: setattr(self.session, "traces", []))
@@ -70,6 +70,8 @@ class MembraneView(View):
     def _plot(self, t, version, traces):
         s = self.session
         paths, marks = trace_data(s, t)
+        if not paths:  # an empty Path has no glyph to update: draw one resting point
+            paths = [{"time": np.zeros(1), "V": np.zeros(1), "neuron": "none", "trace": 0}]
         T_ms = s.timesteps * s.dt_ms
         thr = s.net.params.threshold if s.net else 1.0
         path = hv.Path(paths, kdims=["time", "V"], vdims=["neuron", "trace"]).opts(
@@ -81,7 +83,7 @@ class MembraneView(View):
         hi = max([float(p["V"].max()) for p in paths if len(p["V"])] + [thr * 1.1])
         return (path * spikes * hv.HLine(thr).opts(color="red", line_dash="dashed")
                 * hv.VLine(t * s.dt_ms).opts(color="black", line_dash="dotted")).opts(
-            title="Membrane potential: " + (", ".join(p["neuron"] for p in paths) or "none"),
+            title="Membrane potential: " + ", ".join(p["neuron"] for p in paths),
             xlabel="time (ms)", ylabel="V (threshold units)", xlim=(0, T_ms),
             ylim=(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)), responsive=True, height=260,
             framewise=True)

@@ -17,7 +17,7 @@ from holoviews.operation.datashader import rasterize
 from .base import View, help_text, hv_pane, layer_color
 
 #: A layer whose n_neurons x T exceeds this is drawn with Datashader.
-DENSE_CELLS = 100_000
+DENSE_CELLS = 40_000
 
 
 def spike_points(session, layer: int, t: int) -> np.ndarray:
@@ -34,8 +34,8 @@ class RasterView(View):
 
     help = ("Each dot is one spike: time of the step (ms) on x, neuron index (flattened "
             "channel x row x column) on y, one color per layer. Dense layers are shaded by "
-            "Datashader (darker = more spikes). The dashed line is the time cursor t. Click a "
-            "neuron's row to add its membrane trace.")
+            "Datashader (darker = more spikes). Spikes are drawn up to the time cursor t. Click "
+            "a neuron's row to add its membrane trace.")
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
@@ -55,7 +55,7 @@ class RasterView(View):
             return
         self._key = key
         s = self.session
-        plots, self.dense = [], []
+        plots, self.dense, self.taps = [], [], []
         for l, name in enumerate(s.layer_names):
             n = s.net.n_neurons[l]
             dense = n * s.timesteps > DENSE_CELLS
@@ -68,30 +68,28 @@ class RasterView(View):
         s = self.session
         T_ms = s.timesteps * s.dt_ms
         color = layer_color(l)
+        empty = np.zeros((0, 2))
 
         def points(t, version):
-            pts = spike_points(s, l, t) if self._key == key else np.zeros((0, 2))
-            return hv.Points(pts, kdims=["time", "neuron"]).redim.range(
-                time=(0, T_ms), neuron=(-0.5, n - 0.5))
+            pts = spike_points(s, l, t) if self._key == key else empty
+            return hv.Points(pts, kdims=["time", "neuron"])
 
         dmap = hv.DynamicMap(self._bind(points))
-        title = f"{name}: {n} neurons"
         height = int(np.clip(60 + n / 8, 150, 260))
+        common = dict(title=f"{name}: {n} neurons (spikes up to the cursor t)",
+                      xlabel="time (ms)", ylabel="neuron", responsive=True, height=height,
+                      xlim=(0, T_ms), ylim=(-0.5, n - 0.5), toolbar="right",
+                      tools=["hover", "tap"], framewise=False)
         if dense:
-            plot = rasterize(dmap, x_sampling=s.dt_ms, y_sampling=1.0, dynamic=True).opts(
-                cmap=["#ffffff", color], cnorm="eq_hist", clipping_colors={"min": "white"},
-                tools=["hover", "tap"], colorbar=False)
+            plot = rasterize(dmap, x_sampling=s.dt_ms, y_sampling=1.0, x_range=(0, T_ms),
+                             y_range=(-0.5, n - 0.5), dynamic=True).opts(
+                cmap=["#ffffff", color], cnorm="eq_hist", colorbar=False, **common)
         else:
-            plot = dmap.opts(hv.opts.Points(color=color, marker="square", size=3,
-                                            tools=["hover", "tap"]))
-        cursor = hv.DynamicMap(self._bind(lambda t, version: hv.VLine(t * s.dt_ms))).opts(
-            hv.opts.VLine(color="black", line_dash="dashed", line_width=1))
+            plot = dmap.opts(color=color, marker="square", size=3, **common)
         tap = hv.streams.Tap(source=plot, x=None, y=None)
         tap.add_subscriber(partial(self._on_tap, l, n))
-        return (plot * cursor).opts(
-            title=title, xlabel="time (ms)", ylabel="neuron", responsive=True, height=height,
-            xlim=(0, T_ms), ylim=(-0.5, n - 0.5), framewise=True, toolbar="right",
-            active_tools=["tap"] if not dense else [])
+        self.taps.append(tap)
+        return plot
 
     def _on_tap(self, layer: int, n: int, x=None, y=None):
         if y is None:

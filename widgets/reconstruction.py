@@ -28,10 +28,11 @@ class InputView(View):
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
-        self.plots = [hv.DynamicMap(self._bind(f)) for f in (self._raw, self._decoded,
-                                                               self._reconstruction)]
+        raw = hv.DynamicMap(pn.bind(self._raw, version=self.session.param.version))
+        self.plots = [raw] + [hv.DynamicMap(self._bind(f)) for f in (self._decoded,
+                                                                     self._reconstruction)]
 
-    def _raw(self, t, version):
+    def _raw(self, version):
         return _image(self.session.input_image(), f"input (label {self.session.label})", 1.0)
 
     def _decoded(self, t, version):

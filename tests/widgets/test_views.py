@@ -1,0 +1,103 @@
+"""Views and the Dashboard rendered to Bokeh models without a server or browser."""
+
+import panel as pn
+import pytest
+import torch
+from bokeh.document import Document
+
+from widgets import ActivityView, Dashboard, EvaluationView, RasterView, Session
+from widgets.activity import activity_table
+from widgets.controls import time_readout
+from widgets.raster import spike_points
+
+
+@pytest.fixture(scope="module")
+def dash():
+    torch.set_num_threads(1)
+    d = Dashboard(Session(model="digits-cnn", timesteps=50, eval_samples=60))
+    d.root = pn.panel(d).get_root(Document())
+    yield d
+    pn.state.reset()
+
+
+def test_dashboard_renders_with_every_view(dash):
+    assert dash.root is not None
+    assert len(dash.raster._column) == len(dash.session.layer_names)
+    assert dash.raster.dense[0], "conv1 (1024 neurons x T) should be drawn with Datashader"
+    assert not dash.raster.dense[-1], "the 10 output neurons should be drawn as glyphs"
+
+
+def test_step_updates_readout_and_raster(dash):
+    s = dash.session
+    s.reset_run = True
+    assert time_readout(s, s.t).startswith("**t = 0 ms**")
+    s.step = True
+    s.step = True
+    assert time_readout(s, s.t).startswith("**t = 2 ms**")
+    dm = dash.raster._column[0].object  # conv1 raster (rasterize over a DynamicMap)
+    assert dm is not None
+    n0 = len(spike_points(s, 0, 2))
+    s.step = True
+    assert len(spike_points(s, 0, 3)) > n0, "a step added no conv1 spikes"
+    assert "t = 3 ms" in time_readout(s, s.t)
+
+
+def test_clicking_a_raster_adds_a_trace(dash):
+    s = dash.session
+    s.traces = []
+    tap = dash.raster.taps[-1]
+    tap.event(x=10.0, y=7.2)
+    assert s.traces[-1] == (len(s.layer_names) - 1, 7)
+
+
+def test_percentile_changes_activity_table(dash):
+    s = dash.session
+    s.t = s.timesteps
+    before = activity_table(s, s.t)
+    s.percentile = 95.0
+    after = activity_table(s, s.t)
+    assert before != after
+    lam_col = [row.split("|")[2].strip() for row in after.splitlines()[2:]]
+    assert lam_col == [f"{v:.4g}" for v in s.net.lambdas]
+    s.percentile = 99.9
+
+
+def test_error_shows_as_alert_and_clears(dash):
+    s = dash.session
+    s.sample = 99_999
+    assert dash.alert.visible and "does not exist" in dash.alert.object
+    s.sample = 0
+    assert not dash.alert.visible
+
+
+def test_run_uses_a_periodic_callback_and_pause_stops_it(dash):
+    s = dash.session
+    s.t = 0
+    s.run = True
+    assert dash._callback is not None and s.running
+    s.pause = True
+    assert dash._callback is None and not s.running
+
+
+def test_evaluation_view_fills_confusion_and_curve_click_sets_t():
+    s = Session(model="digits-mlp", timesteps=30, eval_samples=60)
+    view = EvaluationView(s)
+    pn.panel(view).get_root(Document())
+    assert "No evaluation yet" in view._summary(None, False)
+    s.evaluate(blocking=True)
+    hm = view.ann_cm[()]
+    assert hm.dimension_values("count").sum() == 60
+    assert view.snn_cm[()].dimension_values("share").max() > 0
+    assert "SNN accuracy" in view._summary(s.evaluation, False)
+    view._t_from_time(x=12.2)
+    assert s.t == 12
+    view._t_from_ops(x=float(s.evaluation.synaptic_ops[4]))
+    assert s.t == 5
+
+
+def test_views_take_only_a_session():
+    s = Session(model="digits-mlp", timesteps=20)
+    for View in (RasterView, ActivityView):
+        v = View(s)
+        assert v.session is s
+        pn.panel(v).get_root(Document())
