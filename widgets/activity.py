@@ -52,6 +52,7 @@ class ActivityView(View):
         top = max([d[1] for d in data] + [1.0])
         return hv.Bars(data, "layer", "rate (Hz)").opts(
             title="Mean firing rate", color="layer", cmap=LAYER_COLORS[:len(data)],
+            show_legend=False,
             ylim=(0, top * 1.15), responsive=True, height=240, tools=["hover"],
             framewise=True, ylabel="rate (Hz)")
 
@@ -60,9 +61,10 @@ class ActivityView(View):
         data = [(a["layer"], kind, 100 * a[kind]) for a in act for kind in ("saturated",
                                                                           "silent")]
         return hv.Bars(data, ["layer", "kind"], "neurons (%)").opts(
-            title="Saturated / silent neurons", ylim=(0, 100), responsive=True, height=240,
+            title="Saturated (red) / silent (gray) neurons", ylim=(0, 100), responsive=True,
+            height=240,
             tools=["hover"], color="kind", cmap=["#d62728", "#7f7f7f"], framewise=True,
-            multi_level=True)
+            stacked=True, legend_position="top_right")
 
     def _scatter(self, t, version):
         s = self.session

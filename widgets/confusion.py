@@ -114,7 +114,7 @@ class EvaluationView(View):
     def _accuracy(self, evaluation, t):
         s = self.session
         if evaluation is None:
-            curve = hv.Curve([], "time", "accuracy (%)")
+            curve = hv.Curve((np.zeros(0), np.zeros(0)), "time", "accuracy (%)")
             ann = hv.HLine(0).opts(alpha=0)
             T_ms = s.timesteps * s.dt_ms
         else:
@@ -131,8 +131,9 @@ class EvaluationView(View):
 
     def _error_ops(self, evaluation, t):
         if evaluation is None:
-            pts = hv.Curve([], "synaptic ops", ["error (%)", "time"])
-            mark = hv.Scatter([], "synaptic ops", "error (%)")
+            z = np.zeros(0)  # numeric empty columns: ranges stay numeric for the update
+            pts = hv.Curve((z, z, z), "synaptic ops", ["error (%)", "time"])
+            mark = hv.Scatter((z, z), "synaptic ops", "error (%)")
         else:
             ops, acc = evaluation.synaptic_ops, evaluation.accuracy_curve
             time = (np.arange(len(acc)) + 1) * evaluation.dt_ms

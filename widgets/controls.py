@@ -24,7 +24,7 @@ class ControlsView(View):
         self.model = pn.widgets.Select.from_param(p.model, name="Model", **W)
         self.dataset = pn.widgets.Select.from_param(p.dataset, name="Data set", **W)
         self.sample = pn.widgets.IntInput.from_param(p.sample, name="Test sample", width=110)
-        self.random = pn.widgets.Button.from_param(p.random_sample, label="🎲 Random sample",
+        self.random = pn.widgets.Button.from_param(p.random_sample, label="Random sample",
                                                    width=140, margin=(27, 5, 5, 5))
         self.code = pn.widgets.Select.from_param(
             p.code, name="Spike code", description="How neurons carry values: rate = "
@@ -46,22 +46,22 @@ class ControlsView(View):
         self.speed = pn.widgets.IntSlider.from_param(p.speed, name="Run speed (steps/s)", **W)
         self.step = pn.widgets.Button.from_param(p.step, label="Step", color="primary",
                                                  width=70)
-        self.run = pn.widgets.Button.from_param(p.run, label="▶ Run", color="success",
+        self.run = pn.widgets.Button.from_param(p.run, label="Run", color="success",
                                                 width=75)
-        self.pause = pn.widgets.Button.from_param(p.pause, label="⏸ Pause", width=80)
-        self.reset_run = pn.widgets.Button.from_param(p.reset_run, label="⟲ Reset", width=80)
+        self.pause = pn.widgets.Button.from_param(p.pause, label="Pause", width=80)
+        self.reset_run = pn.widgets.Button.from_param(p.reset_run, label="Reset", width=80)
         self.time = pn.widgets.IntSlider.from_param(p.t, name="Time cursor (steps)", **W)
         self.readout = pn.pane.Markdown(pn.bind(lambda t, version: time_readout(
             self.session, t), t=p.t, version=p.version), **W)
 
     def transport(self) -> pn.Column:
         """Step/Run/Pause/Reset, the time slider and the time readout."""
-        return pn.Column(pn.Row(self.step, self.run, self.pause, self.reset_run),
+        return pn.Column(pn.Row(self.step, self.run), pn.Row(self.pause, self.reset_run),
                          self.time, self.readout, sizing_mode="stretch_width")
 
     def __panel__(self):
         return pn.Column(
-            "### Simulation", self.transport(),
+            "### Time", self.transport(),
             "### Network", self.model, self.dataset, pn.Row(self.sample, self.random),
             self.code, self.encoding, self.percentile, self.timesteps,
             "### Neurons", self.threshold, self.leak, pn.pane.Markdown("Reset after a spike"),

@@ -16,13 +16,15 @@ from .session import Session
 from .tradeoff import TradeoffView
 
 TITLE = "spikescope: step a converted spiking network"
+URL_PARAMS = ("model", "dataset", "sample", "code", "encoding", "timesteps", "speed",
+              "eval_samples")
 
 
 class Dashboard(pn.viewable.Viewer):
     """Controls, live simulation views and the test-set evaluation of one session.
 
     In a notebook ``Dashboard()`` renders inline; ``Dashboard().servable()`` serves it in a
-    FastListTemplate (controls in the sidebar).
+    Bootstrap template (controls in the sidebar).
     """
 
     session = param.ClassSelector(class_=Session, doc="The session every view draws.")
@@ -84,8 +86,12 @@ class Dashboard(pn.viewable.Viewer):
                       sizing_mode="stretch_width")
 
     def servable(self, title: str | None = None, **kwargs):
-        """Serve in a FastListTemplate: controls in the sidebar, views in the main area."""
-        template = pn.template.FastListTemplate(
+        """Serve in a Bootstrap template: controls in the sidebar, views in the main area."""
+        if pn.state.location is not None:  # shareable URLs: /app?model=lenet5&sample=3
+            pn.state.location.sync(self.session, {k: k for k in URL_PARAMS})
+        # Bootstrap: its resources are bundled with Panel (Fast/Material fetch Google fonts),
+        # so the page works offline and loads without console errors
+        template = pn.template.BootstrapTemplate(
             title=title or TITLE, sidebar=[self.controls], main=[self.main()],
-            sidebar_width=330, accent="#1f77b4", main_layout=None)
+            sidebar_width=340, header_background="#1f4e79")
         return template.servable(**kwargs)

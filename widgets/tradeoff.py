@@ -45,15 +45,18 @@ class TradeoffView(View):
 
     def _energy(self, evaluation, platform, t):
         df = self._table(evaluation, platform)
+        z = np.zeros(0)
         if df is None:
-            return hv.Curve([], "energy (J)", ["accuracy (%)", "time (ms)"]).opts(
-                title="Accuracy vs energy (evaluate first)", responsive=True, height=280)
-        time = df["t"].to_numpy() * evaluation.dt_ms
-        curve = hv.Curve((df["energy_j"].to_numpy(), 100 * df["accuracy"].to_numpy(), time),
-                         "energy (J)", ["accuracy (%)", "time (ms)"])
-        i = int(np.clip(t, 1, len(df))) - 1
-        mark = hv.Scatter([(df["energy_j"].iloc[i], 100 * df["accuracy"].iloc[i])],
-                          "energy (J)", "accuracy (%)")
+            curve = hv.Curve((z, z, z), "energy (J)", ["accuracy (%)", "time (ms)"])
+            mark = hv.Scatter((z, z), "energy (J)", "accuracy (%)")
+            platform = f"{platform} (evaluate first)"
+        else:
+            time = df["t"].to_numpy() * evaluation.dt_ms
+            curve = hv.Curve((df["energy_j"].to_numpy(), 100 * df["accuracy"].to_numpy(), time),
+                             "energy (J)", ["accuracy (%)", "time (ms)"])
+            i = int(np.clip(t, 1, len(df))) - 1
+            mark = hv.Scatter([(df["energy_j"].iloc[i], 100 * df["accuracy"].iloc[i])],
+                              "energy (J)", "accuracy (%)")
         return (curve.opts(tools=["hover"], line_width=2) * mark.opts(color="black", size=8)
                 ).opts(title=f"Accuracy vs energy on {platform}", xlabel="energy per "
                        "inference (J)", ylabel="accuracy (%)", ylim=(0, 100), responsive=True,
@@ -63,26 +66,27 @@ class TradeoffView(View):
         df = self._table(evaluation, platform)
         s = self.session
         if df is None:
-            curve = hv.Curve([], "time (ms)", "EDP (J s)")
+            curve = hv.Curve((np.zeros(0), np.zeros(0)), "time (ms)", "EDP (J s)")
         else:
             curve = hv.Curve((df["t"].to_numpy() * evaluation.dt_ms, df["edp_js"].to_numpy()),
                              "time (ms)", "EDP (J s)")
         return (curve.opts(tools=["hover", "tap"], line_width=2)
                 * hv.VLine(t * s.dt_ms).opts(color="black", line_dash="dotted")).opts(
             title="Energy-delay product vs time", xlabel="time (ms)", ylabel="EDP (J s)",
-            logy=df is not None, responsive=True, height=280, framewise=True)
+            responsive=True, height=280, framewise=True)
 
     def _platforms(self, evaluation, platform):
-        data = []
-        if evaluation is not None and self.available:
-            for name in self.session.param.platform.objects:
+        data = []  # NaN before an evaluation: the categorical axis exists from the start
+        for name in self.session.param.platform.objects:
+            energy_j = np.nan
+            if evaluation is not None and self.available:
                 try:
-                    df = self.session.tradeoff(name)
+                    energy_j = float(self.session.tradeoff(name)["energy_j"].iloc[-1])
                 except Exception:  # noqa: S112  (a platform without the needed figures)
-                    continue
-                data.append((name, float(df["energy_j"].iloc[-1])))
+                    pass
+            data.append((name, energy_j))
         return hv.Bars(data, "platform", "energy (J)").opts(
-            title="Energy per inference at T", logy=bool(data), xrotation=60,
+            title="Energy per inference at T", logy=True, xrotation=60,
             responsive=True, height=280, tools=["hover"], framewise=True,
             ylabel="energy per inference (J)")
 

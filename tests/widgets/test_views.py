@@ -101,3 +101,15 @@ def test_views_take_only_a_session():
         v = View(s)
         assert v.session is s
         pn.panel(v).get_root(Document())
+
+
+def test_evaluation_updates_every_evaluation_and_energy_plot():
+    from widgets import TradeoffView
+
+    s = Session(model="digits-mlp", timesteps=20, eval_samples=60)
+    doc = Document()
+    for view in (EvaluationView(s), TradeoffView(s)):
+        pn.panel(view).get_root(doc)
+    s.evaluate(blocking=True)  # raises if a rendered plot cannot take the new data
+    s.t = 7
+    assert s.error == "", s.error
