@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .layers import fan_in
 from .network import SpikingNetwork
 from .recording import Recording
 
@@ -103,9 +104,8 @@ class NetworkCounts:
 
 def network_counts(net: SpikingNetwork) -> NetworkCounts:
     """Connections, weights, biases and neurons of a converted network."""
-    fan = [net.input_fan_out] + list(net.fan_outs[:-1])
     return NetworkCounts(
-        connections=int(sum(float(f.sum()) for f in fan)),
+        connections=int(sum(float(fan_in(s).sum()) for s in net.stages)),
         n_weights=int(sum(s.weight.numel() for s in net.stages)),
         n_biases=int(sum(int((s.bias != 0).any()) * s.n_neurons for s in net.stages)),
         n_neurons=int(sum(net.n_neurons)),

@@ -228,6 +228,18 @@ def _fan_out(stage: Stage) -> torch.Tensor:
 
 
 @torch.no_grad()
+def fan_in(stage: Stage) -> torch.Tensor:
+    """Exact fan-in of every neuron of ``stage`` (flat): the connections (MACs in the ANN)
+    into it from the layer's input after pooling; fewer at padded convolution borders."""
+    h = torch.zeros((1, *stage.in_shape), dtype=stage.weight.dtype, device=stage.weight.device)
+    for op in stage.pre:
+        h = op(h)
+    ones = replace(stage, weight=torch.ones_like(stage.weight),
+                   bias=torch.zeros_like(stage.bias), pre=[])
+    return ones.synapse(torch.ones_like(h), bias=False).reshape(-1).round()
+
+
+@torch.no_grad()
 def stage_activations(stages: list[Stage], x: torch.Tensor,
                       batch_size: int = 512) -> list[torch.Tensor]:
     """ANN activations after each stage (ReLU applied), flattened to (B, N) per stage."""

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import torch
 from torch import nn
 
-from .layers import fan_out, parse, stage_activations
+from .layers import fan_in, fan_out, parse, stage_activations
 
 
 def ann_ops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
@@ -20,13 +18,8 @@ def ann_ops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """
     total = 0
     for s in parse(model.eval().cpu(), tuple(input_shape)):
-        h = torch.zeros((1, *s.in_shape))
-        for op in s.pre:
-            h = op(h)
-        ones = replace(s, weight=torch.ones_like(s.weight), bias=torch.zeros_like(s.bias))
-        fan_in = ones.synapse(torch.ones_like(h), bias=False)
         bias = 1 if bool((s.bias != 0).any()) else 0
-        total += int((2 * fan_in + bias).sum().round())
+        total += int((2 * fan_in(s) + bias).sum())
     return total
 
 
