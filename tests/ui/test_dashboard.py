@@ -15,6 +15,7 @@ pytestmark = pytest.mark.ui
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+OFFLINE_CSS = re.compile(r"https://cdn\.holoviz\.org/panel/[^/]+/dist/css/[\w-]+\.css")
 READOUT = re.compile(r"t = (\d+) ms of (\d+) ms · (\d+) spikes so far")
 
 
@@ -62,9 +63,13 @@ def page(server):
             "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         pg = browser.new_page(viewport={"width": 1500, "height": 1100})
         pg.errors = []
-        pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
+        pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error"
+              and "Failed to load resource" not in m.text else None)
         pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-        pg.on("requestfailed", lambda r: print("REQUEST FAILED", r.url))
+        # Panel sometimes links loading.css/markdown.css of components updated from its
+        # thread pool to cdn.holoviz.org (unreachable here); any other failed load is an error
+        pg.on("requestfailed", lambda r: None if OFFLINE_CSS.match(r.url)
+              else pg.errors.append(f"failed to load {r.url}"))
         pg.goto(server + "?eval_samples=60&speed=100", timeout=120_000)
         readout(pg)  # waits until the websocket delivered the session's models
         yield pg
