@@ -21,7 +21,7 @@ class EvidenceView(View):
         s = self.session
         self.plot = hv.DynamicMap(self._bind(self._plot)).opts(
             hv.opts.Curve(line_width=2, tools=["hover"]), hv.opts.NdOverlay(
-                legend_position="left", xlabel="time (ms)",
+                legend_position="right", xlabel="time (ms)",
                 ylabel="output spikes (cumulative)", responsive=True, height=260,
                 title="{label}"))
         s.param.watch(self._limits, "version")

@@ -37,14 +37,14 @@ class InputView(View):
 
     def _decoded(self, t, version):
         s = self.session
-        return _image(s.decoded_input(t), f"decoded input, t = {t * s.dt_ms:g} ms", 1.0)
+        return _image(s.decoded_input(t), f"decoded, t = {t * s.dt_ms:g} ms", 1.0)
 
     def _reconstruction(self, t, version):
         s = self.session
         rec = s.reconstruction(t)
         if rec is None:
-            return _image(np.zeros_like(s.input_image()), "no reconstruction (classifier)", 1.0)
-        return _image(rec, f"reconstruction, t = {t * s.dt_ms:g} ms")
+            return _image(np.zeros_like(s.input_image()), "(no image output)", 1.0)
+        return _image(rec, f"output, t = {t * s.dt_ms:g} ms")
 
     def __panel__(self):
         return pn.Column(pn.Row(*[hv_pane(p, sizing_mode="fixed") for p in self.plots]),
