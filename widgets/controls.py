@@ -53,6 +53,14 @@ class ControlsView(View):
         self.time = pn.widgets.IntSlider.from_param(p.t, name="Time cursor (steps)", **W)
         self.readout = pn.pane.Markdown(pn.bind(lambda t, version: time_readout(
             self.session, t), t=p.t, version=p.version), **W)
+        self.session.param.watch(self._conversion_controls, "model")
+        self._conversion_controls()
+
+    def _conversion_controls(self, *_):
+        """A trained SNN runs as trained: the conversion and neuron controls do not apply."""
+        for w in (self.code, self.percentile, self.threshold, self.leak, self.reset,
+                  self.clamp, self.encoding):
+            w.disabled = self.session.trained
 
     def transport(self) -> pn.Column:
         """Step/Run/Pause/Reset, the time slider and the time readout."""

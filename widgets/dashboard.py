@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import os
+import threading
+
 import panel as pn
 import param
 
@@ -14,10 +18,90 @@ from .raster import RasterView
 from .reconstruction import InputView
 from .session import Session
 from .tradeoff import TradeoffView
+from .upload import UploadView
 
 TITLE = "spikescope: step a converted spiking network"
-URL_PARAMS = ("model", "dataset", "sample", "code", "encoding", "timesteps", "speed",
-              "eval_samples")
+#: Session parameters mirrored in the URL query: /app?model=digits-mlp&sample=3&percentile=99.0
+URL_PARAMS = ("model", "dataset", "sample", "code", "encoding", "percentile", "timesteps",
+              "threshold", "leak", "reset", "clamp_delay", "speed", "eval_samples")
+#: Tabs built on first show (keeps the page load fast): index in the tab list -> title.
+LAZY_TABS = ("Sweeps", "Jets", "Learning rules")
+JETS_HELP = (
+    "The jet-tagging case (hls4ml LHC jets, 5 classes from 16 jet-substructure features) needs "
+    "the public data file, which is not shipped: download `hls4ml_lhc_jets_hlf` from OpenML "
+    "(ARFF or CSV, see `data/README.md`), train the jet-mlp once with "
+    "`python scripts/train_jets.py FILE`, then enter the file path (or set $SPIKESCOPE_JETS) "
+    "and press Load. The tab then shows the ANN and SNN confusion matrices side by side.")
+
+
+def _ui_call(doc, fn) -> None:
+    """Run ``fn`` under the document lock when served (from a worker thread), else now."""
+    if doc is not None and doc.session_context is not None:
+        doc.add_next_tick_callback(fn)
+    else:
+        fn()
+
+
+class JetsTab(pn.viewable.Viewer):
+    """A jet-data path input and, once loaded, :class:`widgets.jets.JetsView` (or why not)."""
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.path = pn.widgets.TextInput(name="Jet data file (ARFF / CSV / OpenML cache folder)",
+                                         value=os.environ.get("SPIKESCOPE_JETS", ""),
+                                         placeholder="/path/to/hls4ml_lhc_jets_hlf.arff",
+                                         sizing_mode="stretch_width")
+        self.load = pn.widgets.Button(label="Load", button_type="primary", width=90,
+                                      margin=(27, 5, 5, 5))
+        self.status = pn.pane.Alert(JETS_HELP, alert_type="info", sizing_mode="stretch_width")
+        self.body = pn.Column(sizing_mode="stretch_width")
+        self.load.on_click(self._on_load)
+
+    def _on_load(self, _=None) -> None:
+        path = self.path.value.strip() or None
+        doc = pn.state.curdoc
+        self.load.disabled = True
+        self.status.param.update(object="Loading the jet data, converting and running the "
+                                        "SNN on the test set...", alert_type="info")
+
+        def work():
+            from .jets import JetsView
+
+            try:
+                view = JetsView.from_file(path)
+            except Exception as e:  # noqa: BLE001 - shown in the tab; the session keeps working
+                msg = f"**Could not load the jet data**: {type(e).__name__}: {e}"
+                _ui_call(doc, lambda: self._done(None, msg))
+                return
+            _ui_call(doc, lambda: self._done(view, None))
+
+        threading.Thread(target=work, daemon=True, name="spikescope-jets").start()
+
+    def _done(self, view, msg) -> None:
+        self.load.disabled = False
+        if view is None:
+            self.status.param.update(object=msg, alert_type="danger")
+            return
+        self.status.param.update(object="Jet data loaded.", alert_type="success")
+        self.body[:] = [view]
+
+    def __panel__(self):
+        return pn.Column(pn.Row(self.path, self.load, sizing_mode="stretch_width"),
+                         self.status, self.body, sizing_mode="stretch_width")
+
+
+def _sweeps():
+    from .sweeps import SweepsView
+
+    return SweepsView()
+
+
+def _learning():
+    from .learning import EncoderExplorer
+
+    return pn.Column("Temporal spike encoders for 1-D signals (Neko 2021): the signal, its "
+                     "signed spikes and the reconstruction from them, live under the "
+                     "threshold.", EncoderExplorer(), sizing_mode="stretch_width")
 
 
 class Dashboard(pn.viewable.Viewer):
@@ -40,20 +124,77 @@ class Dashboard(pn.viewable.Viewer):
         self.activity = ActivityView(s)
         self.evaluation = EvaluationView(s)
         self.tradeoff = TradeoffView(s)
+        self.upload = UploadView(s)
+        self.download = pn.widgets.FileDownload(
+            callback=self._run_file, filename=self._run_filename(), label="Download run",
+            sizing_mode="stretch_width",
+            description="The current parameters, recording and plot data as a "
+                        "spikescope.io.save_run .npz file (spikescope.io.load_run reads it).")
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False,
                                    sizing_mode="stretch_width")
+        self.notice = pn.pane.Alert(s.notice, alert_type="info", visible=bool(s.notice),
+                                    sizing_mode="stretch_width")
         self._callback = None
         s.param.watch(self._show_error, "error")
+        s.param.watch(self._show_notice, "notice")
         s.param.watch(self._animate, "running")
         s.param.watch(self._restart, "speed")
+        s.param.watch(self._new_run, "version")
+        self.reconstruction_note = pn.pane.Markdown(
+            "This model reconstructs the still image from the events: its output is an "
+            "image (right of the input), not class evidence.", sizing_mode="stretch_width")
+        self.top = pn.Row(sizing_mode="stretch_width")
+        self._top_task = None
+        self._layout_top()
+        self._lazy = {3 + i: f for i, f in enumerate((_sweeps, JetsTab, _learning))}
+        self.built: dict = {}  # lazy tab index -> its view, once shown
         self.tabs = pn.Tabs(
-            ("Simulation", pn.Column(
-                pn.Row(self.inputs, self.evidence, sizing_mode="stretch_width"),
-                self.raster, self.membrane, sizing_mode="stretch_width")),
+            ("Simulation", pn.Column(self.top, self.raster, self.membrane,
+                                     sizing_mode="stretch_width")),
             ("Activity & normalization", self.activity),
             ("Evaluation", pn.Column(self.evaluation, pn.layout.Divider(), "### Energy",
                                      self.tradeoff, sizing_mode="stretch_width")),
+            *[(title, pn.Column(sizing_mode="stretch_width")) for title in LAZY_TABS],
             dynamic=True, sizing_mode="stretch_width")
+        self.tabs.param.watch(self._build_tab, "active")
+
+    # ------------------------------------------------------------------ tabs and layout
+    def _build_tab(self, event) -> None:
+        """Build a heavy tab the first time it is shown."""
+        self._build(event.new)
+
+    def _build(self, i: int) -> None:
+        factory = self._lazy.pop(i, None)
+        if factory is not None:
+            self.built[i] = factory()
+            self.tabs[i][:] = [self.built[i]]
+
+    def tab(self, title: str):
+        """The view in the tab ``title`` (built now if it is a lazy one)."""
+        i = [self.tabs._names[k] for k in range(len(self.tabs))].index(title)
+        self._build(i)
+        return self.built.get(i, self.tabs[i])
+
+    def _layout_top(self) -> None:
+        """Input and class evidence; for models that reconstruct images, no class evidence."""
+        task = self.session.task
+        if task != self._top_task:
+            self._top_task = task
+            self.top[:] = [self.inputs, self.evidence if task == "classification"
+                           else self.reconstruction_note]
+
+    def _new_run(self, *_):
+        self._layout_top()
+        self.download.filename = self._run_filename()
+
+    # ------------------------------------------------------------------ run export
+    def _run_filename(self) -> str:
+        s = self.session
+        name = str(s.model).replace("upload: ", "").replace(" ", "_").replace("/", "_")
+        return f"spikescope-run-{name}-sample{s.sample}-T{s.timesteps}.npz"
+
+    def _run_file(self) -> io.BytesIO:
+        return io.BytesIO(self.session.export_run())
 
     # ------------------------------------------------------------------ Run animation
     def _animate(self, event):
@@ -77,21 +218,44 @@ class Dashboard(pn.viewable.Viewer):
         self.alert.object = event.new
         self.alert.visible = bool(event.new)
 
+    def _show_notice(self, event):
+        self.notice.object = event.new
+        self.notice.visible = bool(event.new)
+
+    def sidebar(self) -> pn.Column:
+        """Controls, the model upload and the run export."""
+        return pn.Column(self.controls, "### Your model", self.upload, "### Export",
+                         self.download, sizing_mode="stretch_width")
+
     # ------------------------------------------------------------------ layout
     def main(self) -> pn.Column:
-        return pn.Column(self.alert, self.tabs, sizing_mode="stretch_width")
+        return pn.Column(self.alert, self.notice, self.tabs, sizing_mode="stretch_width")
 
     def __panel__(self):
-        return pn.Row(pn.Column(self.controls, width=320), self.main(),
+        return pn.Row(pn.Column(self.sidebar(), width=320), self.main(),
                       sizing_mode="stretch_width")
 
     def servable(self, title: str | None = None, **kwargs):
         """Serve in a Bootstrap template: controls in the sidebar, views in the main area."""
         if pn.state.location is not None:  # shareable URLs: /app?model=lenet5&sample=3
-            pn.state.location.sync(self.session, {k: k for k in URL_PARAMS})
+            pn.state.location.sync(self.session, {k: k for k in URL_PARAMS},
+                                   on_error=self._url_error)
         # Bootstrap: its resources are bundled with Panel (Fast/Material fetch Google fonts),
         # so the page works offline and loads without console errors
         template = pn.template.BootstrapTemplate(
-            title=title or TITLE, sidebar=[self.controls], main=[self.main()],
+            title=title or TITLE, sidebar=[self.sidebar()], main=[self.main()],
             sidebar_width=340, header_background="#1f4e79")
         return template.servable(**kwargs)
+
+    def _url_error(self, mapped: dict) -> None:
+        """Apply the URL's valid parameters one by one; say which were not."""
+        s, bad = self.session, []
+        for k in ("model", *[k for k in mapped if k != "model"]):
+            if k not in mapped:
+                continue
+            try:
+                setattr(s, k, mapped[k])
+            except Exception:  # noqa: BLE001 - an unknown value in a shared URL
+                bad.append(f"{k}={mapped[k]!r}")
+        if bad:
+            s.error = f"ignored URL parameter(s) {', '.join(bad)}: not valid here"

@@ -9,17 +9,21 @@ every view draws the recording up to ``t``. The same model drives the notebook a
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import random
+import tempfile
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import param
 import torch
 
-from spikescope import datasets, zoo
+from spikescope import datasets, io, zoo
 from spikescope.convert import convert
 from spikescope.encoding import ENCODERS, encode
 from spikescope.metrics import confusion_matrix
@@ -31,6 +35,45 @@ from spikescope.recording import Recording
 PERCENTILES: list = [90.0, 95.0, 97.0, 98.0, 99.0, 99.5, 99.7, 99.9, 99.95, 99.99, "max", "off"]
 CALIBRATION_SIZE = 128
 CACHE_SIZE = 8
+#: Recording limits per session (server memory stays bounded under many sessions): at most
+#: this many recorded membrane values (steps x neurons); beyond it only the traced and the
+#: most active neurons' membranes are kept (others are recorded again when traced) ...
+MAX_MEMBRANE_CELLS = 1_000_000
+#: ... and at most this many recorded spike-train cells (steps x neurons): a longer run is
+#: cut to the T that fits (with a note), since rasters need every step.
+MAX_TRAIN_CELLS = 8_000_000
+#: Membranes kept per layer when the membrane limit applies.
+MEMBRANE_NEURONS = 64
+#: Largest model file the upload accepts (bytes).
+MAX_UPLOAD_BYTES = 20_000_000
+UPLOAD_PREFIX = "upload: "
+#: Data sets an uploaded model may take (the one matching its input shape is used).
+UPLOAD_DATASETS = ("digits", "digits28", "mnist1d")
+TRAINED_NOTE = ("Trained SNN (surrogate gradients): it runs as trained, on event frames; "
+                "percentile, code, threshold, leak, reset and clamp delay do not apply.")
+
+
+@functools.lru_cache(maxsize=16)
+def shared_dataset(name: str, split: str, target: str = "label"):
+    """``datasets.load`` shared by all sessions (read-only tensors: loaded once per server)."""
+    kwargs = {} if target == "label" else {"target": target}
+    return datasets.load(name, split, **kwargs)
+
+
+def is_trained_snn(model: str | None) -> bool:
+    """True for the directly trained event SNNs of the zoo (no conversion)."""
+    return model in zoo.SNN_MODELS
+
+
+@functools.cache
+def snn_info(model: str) -> dict:
+    """``zoo.snn_info`` read once per server (the shipped metadata does not change)."""
+    return zoo.snn_info(model)
+
+
+def snn_task(model: str) -> str:
+    """"classification" or "reconstruction" of a trained SNN (from its shipped info)."""
+    return snn_info(model).get("task", "classification")
 
 
 def percentile_value(choice) -> float | None:
@@ -83,7 +126,9 @@ class Evaluation:
 class Session(param.Parameterized):
     """One user's simulation: choices, converted network, recording and time cursor."""
 
-    model = param.Selector(default=None, objects=[], doc="Trained ANN from the model zoo.")
+    model = param.Selector(default=None, objects=[], doc=(
+        "Trained ANN from the model zoo (converted), a directly trained event SNN, or a "
+        "model uploaded in this session."))
     dataset = param.Selector(default=None, objects=[], doc="Data set the samples come from.")
     sample = param.Integer(default=0, bounds=(0, None),
                            doc="Index of the test sample fed to the network.")
@@ -109,6 +154,7 @@ class Session(param.Parameterized):
     t = param.Integer(default=0, bounds=(0, 100), doc="Time cursor: steps shown so far (ms).")
     running = param.Boolean(default=False, doc="True while Run animates the cursor.")
     error = param.String(default="", doc="Message of the last error the user caused.")
+    notice = param.String(default="", doc="Note on the current model or run (e.g. limits).")
     version = param.Integer(default=0, doc="Bumped whenever a new recording is available.")
     traces = param.List(default=[], item_type=tuple,
                         doc="Neurons whose membrane is traced, as (layer, flat index).")
@@ -130,15 +176,20 @@ class Session(param.Parameterized):
                               doc="Neuromorphic platform for energy figures.")
 
     def __init__(self, **params):
-        models = zoo.names()
+        models = zoo.names() + zoo.snn_names()
         data = datasets.names()
         self.param.model.objects = models
+        self.uploads: dict = {}  # name -> nn.Module uploaded in this session
         self.param.dataset.objects = data
         self.param.code.objects = list(CODES)
         self.param.encoding.objects = list(ENCODERS)
         plats = platform_names()
         self.param.platform.objects = plats
         params.setdefault("model", _default(models, "digits-cnn"))
+        if is_trained_snn(params["model"]):
+            params.setdefault("dataset", zoo.SNN_MODELS[params["model"]])
+            params.setdefault("encoding", "events")
+            params.setdefault("timesteps", snn_info(params["model"]).get("timesteps", 20))
         if "dataset" not in params and params["model"] is not None:
             params["dataset"] = zoo.dataset_of(params["model"])
         params.setdefault("platform", _default(plats, "Loihi"))
@@ -156,16 +207,30 @@ class Session(param.Parameterized):
         self.inputs = None  # (T, 1, ...) the encoded input the network saw
         self.ann_output = None  # (C,) the original ANN's output for this sample
         self.ann_rates = None  # per layer (N,) normalized ANN activations (target rates)
+        self.source_image = None  # (H, W) still image an event sample was recorded from
+        self._ann_timesteps = None  # T of the last ANN, restored when leaving a trained SNN
+        self._capped = False  # the last T asked for exceeded the recording limit
+        if self.trained:
+            self._ann_timesteps = self.param.timesteps.default
         self.recompute()
         if self.recording is None:  # views need one run to draw; later errors keep the last
             raise RuntimeError(f"the first simulation failed: {self.error}")
 
     # ------------------------------------------------------------------ data and networks
     def _dataset(self, name: str, split: str):
-        key = (name, split)
-        if key not in self._data:
-            self._data[key] = datasets.load(name, split)
-        return self._data[key]
+        return shared_dataset(name, split)
+
+    @property
+    def trained(self) -> bool:
+        """True when the model is a directly trained SNN (runs without conversion)."""
+        return is_trained_snn(self.model)
+
+    @property
+    def task(self) -> str:
+        """"classification" or "reconstruction" (output image) of the current model."""
+        if self.trained:
+            return snn_task(self.model)
+        return "classification"
 
     @property
     def n_samples(self) -> int:
@@ -177,11 +242,14 @@ class Session(param.Parameterized):
 
     def network(self):
         """The converted network for the current parameter set (LRU-cached per session)."""
-        key = self.network_key()
+        key = (self.model,) if self.trained else self.network_key()
         if key in self._nets:
             self._nets.move_to_end(key)
             return self._nets[key]
-        ann = zoo.load(self.model)
+        if self.trained:
+            self._nets[key] = (zoo.load_network(self.model), None)
+            return self._nets[key]
+        ann = self.uploads[self.model] if self.model in self.uploads else zoo.load(self.model)
         xtr, _ = self._dataset(self.dataset, "train")
         calib = xtr[:CALIBRATION_SIZE]
         if calib.dim() == len(xtr.shape) and self.encoding == "events" and calib.dim() > 4:
@@ -200,7 +268,11 @@ class Session(param.Parameterized):
         xi = x[i]
         if self.encoding == "events":
             if xi.dim() == len(net.input_shape) + 1:
-                return xi.unsqueeze(1), int(y[i])  # (T, ...) -> (T, 1, ...)
+                xi = xi.unsqueeze(1)  # (T, ...) -> (T, 1, ...)
+                T = int(self.timesteps)
+                if T > len(xi):  # the recording is over: no more events
+                    xi = torch.cat([xi, xi.new_zeros((T - len(xi), *xi.shape[1:]))])
+                return xi, int(y[i])
             raise ValueError(f"the events encoding needs an event data set (frames over "
                              f"time); {self.dataset!r} holds static images")
         return xi.unsqueeze(0), int(y[i])
@@ -208,12 +280,30 @@ class Session(param.Parameterized):
     # ------------------------------------------------------------------ simulation
     @param.depends("model", watch=True, on_init=False)
     def _model_changed(self):
-        try:
-            ds = zoo.dataset_of(self.model)
-        except ValueError:
-            return
+        """Pick the model's data set (and for trained event SNNs events input and their T);
+        one recompute for all of it."""
+        if self.trained:
+            ds, enc = zoo.SNN_MODELS[self.model], "events"
+            T = int(snn_info(self.model).get("timesteps", 20))
+            if self._ann_timesteps is None:
+                self._ann_timesteps = self.timesteps
+        else:
+            try:
+                ds = (self.uploads[self.model].dataset if self.model in self.uploads
+                      else zoo.dataset_of(self.model))
+            except ValueError:
+                return
+            enc = "analog" if self.encoding == "events" else None
+            T, self._ann_timesteps = self._ann_timesteps, None
+        changes = {}
         if ds in self.param.dataset.objects and ds != self.dataset:
-            self.dataset = ds  # triggers recompute through its own watcher
+            changes["dataset"] = ds
+        if enc is not None and enc != self.encoding:
+            changes["encoding"] = enc
+        if T is not None and T != self.timesteps:
+            changes["timesteps"] = T
+        if changes:
+            self.param.update(**changes)  # recompute runs once through its watcher
         else:
             self.recompute()
 
@@ -231,20 +321,36 @@ class Session(param.Parameterized):
                 raise ValueError(f"sample {self.sample} does not exist: the {self.dataset!r} "
                                  f"test set has {n} samples (0..{n - 1})")
             net, ann = self.network()
-            x, label = self._sample_input(net)
+            notes = [TRAINED_NOTE] if self.trained else []
             T = int(self.timesteps)
+            t_fit = max(1, MAX_TRAIN_CELLS // max(sum(net.n_neurons), 1))
+            if T > t_fit:  # recording limit: bounded memory per session
+                self._capped = True
+                self.timesteps = t_fit  # re-enters recompute with the capped T
+                return
+            if self._capped and T == t_fit:
+                notes.append(f"T is limited to {t_fit} steps for this model (recording limit "
+                             f"of {MAX_TRAIN_CELLS:,} neuron-steps per session).")
+            self._capped = False
+            x, label = self._sample_input(net)
             with torch.no_grad():
-                rec = net.run(x, T, encoding=self.encoding)
                 static = x if self.encoding != "events" else x.mean(0)
-                inputs = encode(x, T, self.encoding, dt_ms=net.dt_ms)
-                ann_out = ann(static).reshape(-1)
                 ann_rates = [a.reshape(-1) for a in net.ann_activations(static)]
+                rec = net.run(x, T, encoding=self.encoding,
+                              neurons=self._membrane_neurons(net, T, ann_rates))
+                inputs = encode(x, T, self.encoding, dt_ms=net.dt_ms)
+                # a trained SNN has no ANN: its reference answer is its own at T
+                ann_out = (ann(static).reshape(-1) if ann is not None
+                           else rec.output_counts[-1, 0].float())
+            source = self._source_image()
         except Exception as e:  # shown to the user; the session keeps working
             self.error = f"{type(e).__name__}: {e}"
             return
         self.net, self.ann, self.recording = net, ann, rec
         self.x, self.label, self.inputs = x, label, inputs
         self.ann_output, self.ann_rates = ann_out, ann_rates
+        self.source_image = source
+        self.notice = " ".join(notes)
         self.traces = [tr for tr in self.traces
                        if tr[0] < len(net.n_neurons) and tr[1] < net.n_neurons[tr[0]]]
         if not self.traces:
@@ -255,14 +361,58 @@ class Session(param.Parameterized):
             self.t = min(self.t, T)
             self.version += 1
 
+    def _membrane_neurons(self, net, T: int, ann_rates) -> dict | None:
+        """Neurons whose membrane is recorded: all (None) within ``MAX_MEMBRANE_CELLS``, else
+        per layer the traced neurons and the ``MEMBRANE_NEURONS`` most active in the ANN."""
+        if T * sum(net.n_neurons) <= MAX_MEMBRANE_CELLS:
+            return None
+        out = {}
+        for l, n in enumerate(net.n_neurons):
+            k = min(MEMBRANE_NEURONS, n)
+            top = torch.topk(ann_rates[l].float(), k).indices.tolist() if l < len(ann_rates) \
+                else list(range(k))
+            out[l] = sorted(set(top) | {i for (tl, i) in self.traces if tl == l and i < n})
+        return out
+
+    def _source_image(self) -> np.ndarray | None:
+        """The still image an event sample was recorded from (event data sets that have one)."""
+        if self.encoding != "events":
+            return None
+        try:
+            _, images = shared_dataset(self.dataset, "test", "image")
+        except (TypeError, ValueError):  # a data set without still images
+            return None
+        img = images[min(self.sample, len(images) - 1)].float().cpu().numpy()
+        while img.ndim > 2:
+            img = img.mean(0)
+        return img
+
+    def _recorded(self, layer: int) -> set | None:
+        """Neurons of ``layer`` whose membrane is recorded (None = all)."""
+        idx = getattr(self.recording, "membrane_neurons", None)
+        if idx is None or self.recording.membrane is None:
+            return None
+        return set(idx[layer].tolist())
+
     def default_traces(self) -> list[tuple[int, int]]:
-        """The most active neuron of the last hidden layer and the output of the ANN's class."""
+        """The most active neuron of the last hidden layer and the output of the ANN's class
+        (among recorded membranes)."""
         rec = self.recording
         out = []
-        if len(rec.spike_counts) > 1:
-            l = len(rec.spike_counts) - 2
-            out.append((l, int(rec.spike_counts[l][0].argmax())))
-        out.append((len(rec.spike_counts) - 1, int(self.ann_output.argmax())))
+        L = len(rec.spike_counts)
+        if L > 1:
+            l = L - 2
+            counts = rec.spike_counts[l][0].float().clone()
+            keep = self._recorded(l)
+            if keep is not None:
+                mask = torch.full_like(counts, -1.0)
+                mask[sorted(keep)] = 0.0
+                counts = torch.where(mask == 0, counts, mask)
+            out.append((l, int(counts.argmax())))
+        c = int(self.ann_output.argmax())
+        keep = self._recorded(L - 1)
+        if keep is None or c in keep:
+            out.append((L - 1, c))
         return out
 
     def add_trace(self, layer: int, neuron: int) -> None:
@@ -276,6 +426,9 @@ class Session(param.Parameterized):
         tr = (int(layer), int(neuron))
         traces = [x for x in self.traces if x != tr] + [tr]
         self.traces = traces[-self.max_traces:]
+        keep = self._recorded(tr[0])
+        if keep is not None and tr[1] not in keep:
+            self.recompute()  # membrane limit: record this neuron's membrane too
 
     def trace_by_rate(self, layer: int, which: str = "max") -> None:
         """Add the neuron of ``layer`` with the highest (``max``) or median rate so far."""
@@ -360,7 +513,14 @@ class Session(param.Parameterized):
                 f"{worst['saturated']:.0%} saturated ({worst['layer']}).")
 
     def decoded_input(self, t: int) -> np.ndarray:
-        """The network's view of the input: the mean encoded input of the first ``t`` steps."""
+        """The network's view of the input: the mean encoded input of the first ``t`` steps.
+
+        For event input (ON/OFF frames): the events so far as a gray image in [0, 1], 0.5 =
+        no event, brighter = more ON events, darker = more OFF (:meth:`event_image` scaled).
+        """
+        if self.encoding == "events" and self.inputs.dim() >= 5 and self.inputs.shape[2] == 2:
+            ev = self.event_image(t)
+            return 0.5 + ev / (2 * max(float(np.abs(ev).max()), 1.0))
         inp = self.inputs[: max(t, 1), 0].float()
         img = inp.mean(0) if t > 0 else torch.zeros_like(inp[0])
         img = img.cpu().numpy()
@@ -368,7 +528,21 @@ class Session(param.Parameterized):
             img = img.mean(0)
         return img[None] if img.ndim == 1 else img
 
+    def event_image(self, t: int) -> np.ndarray:
+        """Event input up to step ``t`` as one image: ON minus OFF events per pixel
+        (channel 1 = ON, 0 = OFF, as in ``digits-events``); positive = brighter."""
+        frames = self.inputs[: max(t, 0), 0].float()
+        if frames.dim() < 4 or frames.shape[1] != 2:
+            raise ValueError("event_image needs event frames with 2 polarity channels")
+        counts = frames.sum(0).cpu().numpy() if t > 0 else np.zeros(frames.shape[1:],
+                                                                      np.float32)
+        return counts[1] - counts[0]
+
     def input_image(self) -> np.ndarray:
+        """The sample as an image; for event samples the still image they were recorded from
+        (when the data set has one), else the time-averaged event frames."""
+        if self.encoding == "events" and self.source_image is not None:
+            return self.source_image
         x = self.x[0] if self.encoding != "events" else self.x.mean(0)[0]
         img = x.float().cpu().numpy()
         while img.ndim > 2:
@@ -386,6 +560,9 @@ class Session(param.Parameterized):
                 return None
         t = max(t, 1)
         counts = self.recording.output_counts[t - 1, 0].float().cpu().numpy()
+        if self.trained:  # trained to emit `counts_per_unit` spikes for intensity 1
+            unit = float(snn_info(self.model)["output"].get("counts_per_unit", 1.0))
+            return np.clip(counts.reshape(shape).mean(0) / unit, 0.0, 1.0)
         if len(shape) >= 3:
             return counts.reshape(shape).mean(0) / t
         return counts.reshape(hw) / t
@@ -407,6 +584,7 @@ class Session(param.Parameterized):
     def _on_run(self):
         if self.t >= self.timesteps:
             self.t = 0
+        self._tick_at, self._tick_due = None, 0.0
         self.running = True
 
     @param.depends("pause", watch=True)
@@ -426,17 +604,82 @@ class Session(param.Parameterized):
         if self.running:
             self.running = False
 
+    _tick_at: float | None = None  # perf_counter() of the last Run frame
+    _tick_due: float = 0.0  # steps owed to the animation, not yet shown
+
     def tick(self) -> None:
-        """One animation frame of Run: advance ``period x speed`` steps; stop at T."""
+        """One animation frame of Run: advance ``speed`` x (time since the last frame) steps,
+        so a late frame skips steps and Run keeps ``speed`` steps/s; stop at T."""
         if not self.running:
             return
-        n = max(1, round(self.speed * self.period_ms() / 1000))
+        now = time.perf_counter()
+        since = None if self._tick_at is None else now - self._tick_at
+        # the first frame, or one after a stall (a re-run, a busy server), counts one period
+        elapsed = since if since is not None and since < 1.0 else self.period_ms() / 1000
+        self._tick_at = now
+        self._tick_due += self.speed * elapsed
+        if since is None:  # Run shows its first step at once, also at low speeds
+            self._tick_due = max(self._tick_due, 1.0)
+        n = int(self._tick_due)
+        if n == 0:
+            return
+        self._tick_due -= n
         if not self.advance(n):
             self.running = False
 
     def period_ms(self) -> int:
         """Animation frame period: one frame per step up to 20 steps/s, then 50 ms frames."""
         return int(max(50, 1000 / self.speed))
+
+    # ------------------------------------------------------------------ upload and export
+    def load_upload(self, data: bytes, filename: str = "model") -> io.ModelReport:
+        """Load a user's model file (``spikescope.io.load_model``, size limit
+        ``MAX_UPLOAD_BYTES``, never unpickles code) and report its layers.
+
+        A convertible model joins the model choices of this session only and is selected;
+        the report of one that is not says why. Errors of a bad file are raised
+        (``ModelLoadError``, ``UnsafeModelError``, ...) and change nothing.
+        """
+        model = io.load_model(bytes(data), max_bytes=MAX_UPLOAD_BYTES, strict=False)
+        shape, ds = _upload_input(model)
+        report = io.inspect_model(model, shape)
+        if not report.convertible:
+            return report
+        model.dataset = ds
+        name = UPLOAD_PREFIX + (Path(filename).name or "model")
+        while name in self.param.model.objects and name not in self.uploads:
+            name += "'"
+        self.uploads[name] = model
+        if name not in self.param.model.objects:
+            self.param.model.objects = [*self.param.model.objects, name]
+        if self.model == name:
+            self._nets = OrderedDict((k, v) for k, v in self._nets.items() if k[0] != name)
+            self.recompute()
+        else:
+            self.model = name
+        return report
+
+    def run_params(self) -> dict:
+        """The parameters that reproduce the current run (JSON-ready)."""
+        out = {k: getattr(self, k) for k in ("model", "dataset", "sample", "code", "encoding",
+                                             "percentile", "timesteps", "threshold", "leak",
+                                             "reset", "clamp_delay", "t")}
+        out.update(label=self.label, trained_snn=self.trained,
+                   lambdas=[float(v) for v in self.net.lambdas])
+        return out
+
+    def export_run(self) -> bytes:
+        """The current run as a ``spikescope.io.save_run`` file (.npz): parameters, the
+        recording, the input image, the reference output and (if any) the reconstruction."""
+        plots = {"input_image": self.input_image(),
+                 "reference_output": self.ann_output.cpu().numpy()}
+        rec = self.reconstruction(self.timesteps)
+        if rec is not None:
+            plots["reconstruction"] = rec
+        with tempfile.TemporaryDirectory() as d:
+            path = io.save_run(Path(d) / "run.npz", self.run_params(), self.recording,
+                               plots=plots)
+            return path.read_bytes()
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, *, blocking: bool = False, on_done=None, batch_size: int = 60) -> None:
@@ -480,13 +723,19 @@ class Session(param.Parameterized):
 
     def _evaluate(self, key, enc, T, n, batch_size, apply) -> Evaluation | None:
         model, dataset, code, pct, reset, thr, leak, clamp = key
-        ann = zoo.load(model)
-        xtr, _ = self._dataset(dataset, "train")
         x, y = self._dataset(dataset, "test")
         x, y = x[:n], y[:n]
-        net = convert(ann, xtr[:CALIBRATION_SIZE] if enc != "events" else
-                      xtr[:CALIBRATION_SIZE].mean(1), percentile=percentile_value(pct),
-                      code=code, reset=reset, threshold=thr, leak=leak, clamp_delay=clamp)
+        if is_trained_snn(model):
+            if snn_task(model) != "classification":
+                raise ValueError(f"{model} reconstructs images, the evaluation scores "
+                                 f"classifiers (its test MSE and SSIM are in zoo.snn_info)")
+            ann, net = None, zoo.load_network(model)  # its own instance: runs in this thread
+        else:
+            ann = self.uploads[model] if model in self.uploads else zoo.load(model)
+            xtr, _ = self._dataset(dataset, "train")
+            net = convert(ann, xtr[:CALIBRATION_SIZE] if enc != "events" else
+                          xtr[:CALIBRATION_SIZE].mean(1), percentile=percentile_value(pct),
+                          code=code, reset=reset, threshold=thr, leak=leak, clamp_delay=clamp)
         recs = []
         for start in range(0, n, batch_size):
             if self._cancel.is_set():
@@ -494,6 +743,8 @@ class Session(param.Parameterized):
             xb = x[start:start + batch_size]
             if enc == "events":
                 xb = xb.transpose(0, 1)
+                if T > len(xb):  # the recordings are over: no more events
+                    xb = torch.cat([xb, xb.new_zeros((T - len(xb), *xb.shape[1:]))])
             rec = net.run(xb, T, encoding=enc, record=())
             recs.append(rec)
             done = min(start + batch_size, n) / n
@@ -502,7 +753,8 @@ class Session(param.Parameterized):
         pred = rec.all_predictions().cpu()  # (T, n)
         static = x if enc != "events" else x.mean(1)
         with torch.no_grad():
-            ann_pred = ann(static).argmax(1)
+            # a trained SNN has no ANN: the reference is the SNN's own answer at T
+            ann_pred = ann(static).argmax(1) if ann is not None else pred[-1]
         C = net.n_classes
         result = Evaluation(
             n_samples=n, n_classes=C,
@@ -524,6 +776,33 @@ class Session(param.Parameterized):
         if energy is None or ev is None or ev.recording is None or platform is None:
             return None
         return energy.tradeoff(ev.recording, ev.labels, platform)
+
+
+def _upload_input(model) -> tuple[tuple[int, ...], str]:
+    """Input shape per sample and a shipped data set of that shape for an uploaded model."""
+    shape = getattr(model, "input_shape", None)
+    for name in UPLOAD_DATASETS:
+        try:
+            x, _ = shared_dataset(name, "test")
+        except Exception:  # noqa: BLE001 - a data set that is not available here
+            continue
+        if shape is not None:
+            if tuple(shape) == tuple(x.shape[1:]):
+                return tuple(shape), name
+            continue
+        try:  # TorchScript does not say: try the data set's samples up to any unsupported op
+            with torch.no_grad():
+                h = x[:1]
+                for m in (model if isinstance(model, torch.nn.Sequential) else [model]):
+                    if isinstance(m, io.UnsupportedLayer):
+                        break
+                    h = m(h)
+        except Exception:  # noqa: BLE001 - does not take this input
+            continue
+        return tuple(x.shape[1:]), name
+    what = f"input shape {tuple(shape)}" if shape is not None else "an input"
+    raise ValueError(f"no shipped data set fits the model's {what}; the dashboard has "
+                     f"{', '.join(UPLOAD_DATASETS)}")
 
 
 def merge_recordings(recs: list) -> Recording:

@@ -17,7 +17,7 @@ def session():
 
 
 def test_choices_come_from_the_registries(session):
-    assert session.param.model.objects == zoo.names()
+    assert session.param.model.objects == zoo.names() + zoo.snn_names()
     assert session.param.dataset.objects == datasets.names()
     assert session.param.code.objects == list(CODES)
     assert session.param.encoding.objects == list(ENCODERS)

@@ -1,0 +1,88 @@
+"""Upload a model file: load it safely, report its layers, and add it to the session's models."""
+
+from __future__ import annotations
+
+import html
+
+import panel as pn
+
+from spikescope.io import ModelReport, UnsafeModelError
+
+from .base import View
+from .session import MAX_UPLOAD_BYTES
+
+ACCEPT = ".pt,.pth,.ts,.onnx,.safetensors"
+
+
+def report_markdown(report: ModelReport) -> str:
+    """The layer report of ``spikescope.io.inspect_model`` as a Markdown table."""
+    rows = ["| # | layer | params | output | supported |", "|---|---|--:|---|---|"]
+    for x in report.layers:
+        shape = "x".join(map(str, x.out_shape)) if x.out_shape else "?"
+        rows.append(f"| {x.name} | {x.kind} | {x.n_params:,} | {shape} | "
+                    f"{'yes' if x.supported else '**no**'} |")
+    shape = "x".join(map(str, report.input_shape))
+    head = f"input {shape}, {len(report.layers)} layers, {report.n_params:,} parameters"
+    if report.unsupported:
+        head += f"; unsupported: {', '.join(dict.fromkeys(report.unsupported))}"
+    return head + "\n\n" + "\n".join(rows)
+
+
+class UploadView(View):
+    """A file input for the user's own ANN (TorchScript, ONNX, safetensors, state dict).
+
+    The bytes go to :meth:`Session.load_upload` (``spikescope.io.load_model``: size limit,
+    no code execution); the layer report and any error show below the input and the session
+    keeps its current model after a bad file.
+    """
+
+    help = (f"TorchScript, ONNX, safetensors or torch.save(state_dict) of a zoo architecture, "
+            f"up to {MAX_UPLOAD_BYTES // 1_000_000} MB. Pickled objects that would run code "
+            f"are refused unopened. The model joins the model list of this session only.")
+
+    def __init__(self, session=None, **params):
+        super().__init__(session, **params)
+        self.file = pn.widgets.FileInput(accept=ACCEPT, multiple=False,
+                                         sizing_mode="stretch_width")
+        self.alert = pn.pane.Alert("", alert_type="info", visible=False,
+                                   sizing_mode="stretch_width", margin=(5, 5))
+        self.report = pn.pane.Markdown("", visible=False, sizing_mode="stretch_width",
+                                       styles={"font-size": "11px"})
+        self.file.param.watch(self._on_file, "value")
+
+    def _on_file(self, event) -> None:
+        if not event.new:
+            return
+        self.load(event.new, self.file.filename or "model")
+
+    def load(self, data: bytes, filename: str) -> ModelReport | None:
+        """Load ``data`` into the session and show the outcome (never raises)."""
+        name = html.escape(filename)
+        try:
+            report = self.session.load_upload(data, filename)
+        except UnsafeModelError as e:
+            self._show("danger", f"**{name} refused** (not executed): {html.escape(str(e))}")
+            return None
+        except Exception as e:  # noqa: BLE001 - any bad file is a message, not a crash
+            self._show("danger", f"**Could not load {name}**: {type(e).__name__}: "
+                                 f"{html.escape(str(e))}")
+            return None
+        self.report.object = report_markdown(report)
+        self.report.visible = True
+        if report.convertible:
+            self._show("success", f"**{name}** loaded as model *{self.session.model}*.",
+                       keep_report=True)
+        else:
+            self._show("warning", f"**{name} cannot be converted**: "
+                                  f"{html.escape(report.error or '')}", keep_report=True)
+        return report
+
+    def _show(self, kind: str, text: str, keep_report: bool = False) -> None:
+        self.alert.param.update(object=text, alert_type=kind, visible=True)
+        if not keep_report:
+            self.report.visible = False
+
+    def __panel__(self):
+        return pn.Column(self.file, pn.pane.Markdown(self.help, styles={"font-size": "11px",
+                         "color": "#555"}, margin=(0, 10)), self.alert, self.report,
+                         sizing_mode="stretch_width")
