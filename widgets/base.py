@@ -1,11 +1,17 @@
-"""Shared pieces of the views: the base Viewer class, colors, and the help text card."""
+"""Shared pieces of the views: the base Viewer class, colors, the help text card, and the
+per-session frame dispatcher that updates every live plot in one batch."""
 
 from __future__ import annotations
 
+import weakref
+
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend and its options)
+import numpy as np
 import panel as pn
 import param
+from bokeh.models import HoverTool, Legend, Range1d, Span
+from bokeh.plotting import figure
 
 from .session import Session
 
@@ -21,10 +27,36 @@ def layer_color(l: int) -> str:
     return LAYER_COLORS[l % len(LAYER_COLORS)]
 
 
+def ramp(color: str, n: int = 256) -> list[str]:
+    """A palette of ``n`` colors from white to ``color`` (for spike-count images)."""
+    rgb = np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
+    w = np.linspace(0.0, 1.0, n)[:, None]
+    mix = np.rint(255 * (1 - w) + rgb * w).astype(int)
+    return ["#{:02x}{:02x}{:02x}".format(*c) for c in mix]
+
+
 def help_text(text: str) -> pn.pane.Markdown:
     """The short "what am I seeing" note shown under a plot."""
     return pn.pane.Markdown(f"**What am I seeing?** {text}", styles={"font-size": "12px",
                             "color": "#444"}, margin=(0, 10), sizing_mode="stretch_width")
+
+
+class _Frames:
+    """Runs every live view's update once per change of a session's cursor, recording or
+    traces, all inside one ``pn.io.hold()`` so the browser gets one batch per frame."""
+
+    def __init__(self, session: Session):
+        self.updates: list = []
+        session.param.watch(self._run, ["t", "version", "traces"])
+
+    def _run(self, *events):
+        changed = {e.name for e in events}
+        with pn.io.hold():
+            for fn in list(self.updates):
+                fn(changed)
+
+
+_FRAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class View(pn.viewable.Viewer):
@@ -41,8 +73,58 @@ class View(pn.viewable.Viewer):
         """``fn(t, version)`` bound to the session's cursor and recording version."""
         return pn.bind(fn, t=self.session.param.t, version=self.session.param.version)
 
+    def _on_frame(self, fn) -> None:
+        """Call ``fn(changed)`` (the set of changed names among ``t``, ``version``,
+        ``traces``) on every change, batched with the other live views of the session."""
+        frames = _FRAMES.get(self.session)
+        if frames is None:
+            frames = _FRAMES[self.session] = _Frames(self.session)
+        frames.updates.append(fn)
+
 
 def hv_pane(obj, **kwargs) -> pn.pane.HoloViews:
     """A HoloViews pane whose axes are not linked to other panes' (each plot owns its ranges)."""
     kwargs.setdefault("sizing_mode", "stretch_width")
     return pn.pane.HoloViews(obj, linked_axes=False, **kwargs)
+
+
+def live_figure(title: str, height: int, x_end: float, y_range: tuple[float, float],
+                xlabel: str = "time (ms)", ylabel: str = "", tooltips=None, **kwargs):
+    """A Bokeh figure whose glyph data the views update in place (no re-render per frame).
+
+    Fixed ranges (the whole run, 0..T ms) keep the axes still while the cursor moves.
+    """
+    kwargs.setdefault("sizing_mode", "stretch_width")
+    fig = figure(title=title, height=height, x_range=Range1d(0, x_end),
+                 y_range=Range1d(*y_range), tools="pan,box_zoom,wheel_zoom,reset,save",
+                 toolbar_location="right", x_axis_label=xlabel, y_axis_label=ylabel,
+                 min_border_left=60, **kwargs)
+    if tooltips:
+        fig.add_tools(HoverTool(tooltips=tooltips))
+    fig.toolbar.logo = None
+    fig.grid.grid_line_alpha = 0.4
+    return fig
+
+
+def cursor_line(fig, location: float = 0.0) -> Span:
+    """A dotted vertical line at the time cursor."""
+    span = Span(location=location, dimension="height", line_color="black",
+                line_dash="dotted", line_width=1)
+    fig.add_layout(span)
+    return span
+
+
+def compact_legend(items, title: str | None = None) -> Legend:
+    """A small legend (hide a line by clicking its entry) that fits beside a 260 px plot."""
+    legend = Legend(items=items, label_text_font_size="10px", label_height=12,
+                    glyph_height=12, glyph_width=16, spacing=1, padding=4, margin=4,
+                    click_policy="hide", ncols=1 if len(items) <= 12 else 2)
+    if title:
+        legend.title = title
+        legend.title_text_font_size = "10px"
+    return legend
+
+
+def bokeh_pane(fig, **kwargs) -> pn.pane.Bokeh:
+    kwargs.setdefault("sizing_mode", "stretch_width")
+    return pn.pane.Bokeh(fig, **kwargs)

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 import panel as pn
+from bokeh.models import ColumnDataSource, LegendItem
+from bokeh.palettes import Category10, Category20
 
-from .base import View, help_text, hv_pane
+from .base import View, bokeh_pane, compact_legend, cursor_line, help_text, live_figure
+
+#: At most this many classes get a curve (those with the most output spikes).
+MAX_CURVES = 20
 
 
 class EvidenceView(View):
-    """Output spike count of every class after each step, the ANN's answer for reference."""
+    """Output spike count of every class after each step, the ANN's answer for reference.
+
+    The curves of the whole run are computed once per recording; moving the cursor streams
+    only the new points to the browser.
+    """
 
     help = ("Cumulative output spikes per class (one line per class). The SNN's answer at "
             "time t is the class with most spikes; the title compares it with the ANN's "
@@ -18,18 +26,10 @@ class EvidenceView(View):
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
-        s = self.session
-        self.plot = hv.DynamicMap(self._bind(self._plot)).opts(
-            hv.opts.Curve(line_width=2, tools=["hover"]), hv.opts.NdOverlay(
-                legend_position="right", xlabel="time (ms)",
-                ylabel="output spikes (cumulative)", responsive=True, height=260,
-                title="{label}"))
-        s.param.watch(self._limits, "version")
-        self._limits()
-
-    def _limits(self, *_):
-        s = self.session
-        self.plot.opts(hv.opts.NdOverlay(xlim=(0, s.timesteps * s.dt_ms), ylim=self._ylim()))
+        self._classes = None
+        self._column = pn.Column(sizing_mode="stretch_width")
+        self._on_frame(self._update)
+        self._update({"version"})
 
     def answer(self, t: int) -> str:
         """One line: true label, ANN answer, SNN answer after t steps."""
@@ -38,24 +38,64 @@ class EvidenceView(View):
         if t <= 0:
             snn = "no spikes yet"
         else:
-            counts = s.recording.output_counts[t - 1, 0]
+            counts = self._counts[t]
             snn = str(int(counts.argmax())) if int(counts.max()) > 0 else "no spikes yet"
         return f"label {s.label} · ANN says {ann} · SNN says {snn} at t = {t * s.dt_ms:g} ms"
 
-    def _plot(self, t, version):
+    def _build(self, classes: tuple[int, ...]):
         s = self.session
-        rec = s.recording
-        C = rec.output_counts.shape[2]
-        time = np.arange(0, t + 1) * s.dt_ms
-        counts = np.zeros((t + 1, C))
-        if t > 0:
-            counts[1:] = rec.output_counts[:t, 0].cpu().numpy()
-        curves = {c: hv.Curve((time, counts[:, c]), "time", "spikes") for c in range(C)}
-        return hv.NdOverlay(curves, kdims=["class"], label=self.answer(t))
+        self.fig = live_figure("", 260, s.timesteps * s.dt_ms, (0, 1),
+                               ylabel="output spikes (cumulative)", min_border_right=15,
+                               tooltips=[("class", "$name"), ("time", "$x{0.0} ms"),
+                                         ("spikes", "$y{0}")])
+        n = len(classes)
+        palette = Category10[10] if n <= 10 else Category20[20]
+        self.cols = [f"c{c}" for c in classes]
+        self.source = ColumnDataSource({c: np.zeros(0) for c in ["time", *self.cols]})
+        items = []
+        for j, (c, col) in enumerate(zip(classes, self.cols)):
+            r = self.fig.line("time", col, source=self.source, line_width=2,
+                              color=palette[j % len(palette)], name=str(c))
+            items.append(LegendItem(label=str(c), renderers=[r]))
+        self.fig.add_layout(compact_legend(items, "class"), "right")
+        self.cursor = cursor_line(self.fig)
+        self._column[:] = [bokeh_pane(self.fig)]
+
+    def _update(self, changed):
+        s = self.session
+        t = s.t
+        if "version" in changed:
+            rec = s.recording
+            counts = np.zeros((s.timesteps + 1, rec.output_counts.shape[2]))
+            counts[1:] = rec.output_counts[:, 0].cpu().numpy()
+            C = counts.shape[1]
+            classes = tuple(range(C)) if C <= MAX_CURVES else tuple(
+                sorted(np.argsort(-counts[-1], kind="stable")[:MAX_CURVES].tolist()))
+            if classes != self._classes:
+                self._classes = classes
+                self._build(classes)
+            self._counts = counts
+            self._full = {"time": np.arange(s.timesteps + 1) * s.dt_ms}
+            self._full.update({col: counts[:, c] for c, col in zip(classes, self.cols)})
+            self.fig.x_range.update(start=0, end=s.timesteps * s.dt_ms)
+            self.fig.y_range.update(start=0, end=self._ylim()[1])
+            self.source.data = self._rows(0, t + 1)
+        elif "t" in changed:
+            if t > self.shown:
+                self.source.stream(self._rows(self.shown + 1, t + 1))
+            elif t < self.shown:
+                self.source.data = self._rows(0, t + 1)
+        else:
+            return
+        self.shown = t
+        self.cursor.location = t * s.dt_ms
+        self.fig.title.text = self.answer(t)
+
+    def _rows(self, a: int, b: int) -> dict:
+        return {c: v[a:b] for c, v in self._full.items()}
 
     def _ylim(self):
         return (0, max(float(self.session.recording.output_counts[-1, 0].max()), 1.0) * 1.05)
 
     def __panel__(self):
-        return pn.Column(hv_pane(self.plot, sizing_mode="stretch_width"),
-                         help_text(self.help), sizing_mode="stretch_width")
+        return pn.Column(self._column, help_text(self.help), sizing_mode="stretch_width")

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 import panel as pn
+from bokeh.core.properties import value
+from bokeh.models import ColumnDataSource, LegendItem, Span
 
-from .base import LAYER_COLORS, View, help_text, hv_pane
+from .base import (
+    LAYER_COLORS,
+    View,
+    bokeh_pane,
+    compact_legend,
+    cursor_line,
+    help_text,
+    live_figure,
+)
 
 
 def trace_data(session, t: int) -> tuple[list[dict], list[tuple]]:
@@ -35,7 +44,11 @@ def trace_data(session, t: int) -> tuple[list[dict], list[tuple]]:
 
 
 class MembraneView(View):
-    """Membrane potential V(t) of the traced neurons, the threshold, and their spikes."""
+    """Membrane potential V(t) of the traced neurons, the threshold, and their spikes.
+
+    The figure is built once; the traces of the whole run are computed once per recording and
+    trace choice, and moving the cursor streams only the new samples to the browser.
+    """
 
     help = ("Membrane potential V of the traced neurons after each step (after reset); the red "
             "dashed line is the threshold, triangles mark spikes. With reset by subtraction V "
@@ -53,9 +66,35 @@ class MembraneView(View):
         self._clear.on_click(lambda e: setattr(self.session, "traces", []))
         self.session.param.watch(self._layers, "version")
         self._layers()
-        self.plot = hv.DynamicMap(pn.bind(self._plot, t=self.session.param.t,
-                                          version=self.session.param.version,
-                                          traces=self.session.param.traces))
+        self._build()
+        self._on_frame(self._update)
+        self._update({"version"})
+
+    def _build(self):
+        s = self.session
+        k = s.max_traces
+        self.fig = live_figure("Membrane potential", 260, s.timesteps * s.dt_ms, (-0.1, 1.1),
+                               ylabel="V (threshold units)",
+                               tooltips=[("neuron", "$name"), ("time", "$x{0.0} ms"),
+                                         ("V", "$y{0.000}")])
+        self.cols = [f"v{j}" for j in range(k)]
+        self.source = ColumnDataSource({c: np.zeros(0) for c in ["time", *self.cols]})
+        self.lines = [self.fig.line("time", c, source=self.source, line_width=2,
+                                    color=LAYER_COLORS[j % len(LAYER_COLORS)], name=c)
+                      for j, c in enumerate(self.cols)]
+        self.marks = ColumnDataSource({"time": np.zeros(0), "V": np.zeros(0),
+                                       "neuron": np.zeros(0, dtype=object)})
+        self.fig.scatter("time", "V", source=self.marks, marker="triangle", size=9,
+                         color="black", name="spike")
+        self.threshold = Span(location=1.0, dimension="width", line_color="red",
+                              line_dash="dashed", line_width=1)
+        self.fig.add_layout(self.threshold)
+        self.cursor = cursor_line(self.fig)
+        self.items = [LegendItem(label=c, renderers=[r], visible=False)
+                      for c, r in zip(self.cols, self.lines)]
+        self.fig.add_layout(compact_legend(self.items), "right")
+        self.shown = 0
+        self._full = None
 
     def _layers(self, *_):
         names = self.session.layer_names
@@ -67,28 +106,68 @@ class MembraneView(View):
         if self._layer.value is not None:
             self.session.trace_by_rate(self._layer.value, which)
 
-    def _plot(self, t, version, traces):
+    def _precompute(self):
+        """Traces over the whole run: rows 0..T (V = 0 at rest before the first step)."""
         s = self.session
-        paths, marks = trace_data(s, t)
-        if not paths:  # an empty Path has no glyph to update: draw one resting point
-            paths = [{"time": np.zeros(1), "V": np.zeros(1), "neuron": "none", "trace": 0}]
-        T_ms = s.timesteps * s.dt_ms
-        thr = s.net.params.threshold if s.net else 1.0
-        path = hv.Path(paths, kdims=["time", "V"], vdims=["neuron", "trace"]).opts(
-            color="trace", cmap=LAYER_COLORS, clim=(-0.5, len(LAYER_COLORS) - 0.5),
-            line_width=2, tools=["hover"], colorbar=False)
-        spikes = hv.Scatter(marks, kdims=["time"], vdims=["V", "neuron"]).opts(
-            marker="triangle", size=9, color="black", tools=["hover"])
-        lo = min([float(p["V"].min()) for p in paths if len(p["V"])] + [0.0])
-        hi = max([float(p["V"].max()) for p in paths if len(p["V"])] + [thr * 1.1])
-        return (path * spikes * hv.HLine(thr).opts(color="red", line_dash="dashed")
-                * hv.VLine(t * s.dt_ms).opts(color="black", line_dash="dotted")).opts(
-            title="Membrane potential: " + ", ".join(p["neuron"] for p in paths),
-            xlabel="time (ms)", ylabel="V (threshold units)", xlim=(0, T_ms),
-            ylim=(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)), responsive=True, height=260,
-            framewise=True)
+        T = s.timesteps
+        paths, marks = trace_data(s, T)
+        paths = paths[: len(self.cols)]
+        full = {"time": np.arange(T + 1) * s.dt_ms}
+        for j, c in enumerate(self.cols):
+            full[c] = paths[j]["V"] if j < len(paths) else np.full(T + 1, np.nan)
+        thr = s.net.params.threshold
+        mt = np.array([m[0] for m in marks], dtype=float)
+        order = np.argsort(mt, kind="stable")
+        self._marks = {"time": mt[order], "V": np.full(len(mt), float(thr)),
+                       "neuron": np.array([m[2] for m in marks], dtype=object)[order]}
+        self._mark_steps = np.rint(self._marks["time"] / s.dt_ms).astype(int)
+        self._full = full
+        names = [p["neuron"] for p in paths]
+        for j, (item, line) in enumerate(zip(self.items, self.lines)):
+            on = j < len(paths)
+            item.visible = line.visible = on
+            if on:
+                item.label = value(names[j])
+                line.name = names[j]
+        vals = [p["V"] for p in paths]
+        lo = min([float(v.min()) for v in vals] + [0.0])
+        hi = max([float(v.max()) for v in vals] + [thr * 1.1])
+        pad = 0.05 * (hi - lo)
+        self.fig.y_range.update(start=lo - pad, end=hi + pad)
+        self.fig.x_range.update(start=0, end=T * s.dt_ms)
+        self.threshold.location = float(thr)
+        self.fig.title.text = "Membrane potential: " + (", ".join(names) or "no neuron traced")
+
+    def _rows(self, a: int, b: int) -> dict:
+        """Rows a..b-1 of the traces (row i is time i*dt)."""
+        return {c: v[a:b] for c, v in self._full.items()}
+
+    def _marks_of(self, t0: int, t1: int) -> dict:
+        """Spike marks of steps t0+1..t1 (a spike in step j shows at time j*dt)."""
+        a, b = np.searchsorted(self._mark_steps, [t0 + 1, t1 + 1])
+        return {c: v[a:b] for c, v in self._marks.items()}
+
+    def _update(self, changed):
+        s = self.session
+        if s.recording is None:
+            return
+        t = s.t
+        if "version" in changed or "traces" in changed or self._full is None:
+            self._precompute()
+            self.source.data = self._rows(0, t + 1)
+            self.marks.data = self._marks_of(0, t)
+        elif t > self.shown:
+            self.source.stream(self._rows(self.shown + 1, t + 1))
+            new = self._marks_of(self.shown, t)
+            if len(new["time"]):
+                self.marks.stream(new)
+        elif t < self.shown:
+            self.source.data = self._rows(0, t + 1)
+            self.marks.data = self._marks_of(0, t)
+        self.shown = t
+        self.cursor.location = t * s.dt_ms
 
     def __panel__(self):
-        return pn.Column(hv_pane(self.plot, sizing_mode="stretch_width"),
+        return pn.Column(bokeh_pane(self.fig),
                          pn.Row(self._layer, self._by_rate, self._median, self._clear),
                          help_text(self.help), sizing_mode="stretch_width")

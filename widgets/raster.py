@@ -1,23 +1,29 @@
 """Raster plots: one per spiking layer, neuron x time, one color per layer.
 
-Sparse layers draw every spike as a HoloViews ``Points`` glyph; layers that can hold more
-spikes than a browser draws comfortably are aggregated by Datashader (``rasterize``) into one
-pixel per (step, neuron). Clicking a raster adds that neuron's membrane trace.
+Sparse layers draw every spike as a square glyph; layers that can hold more spikes than a
+browser draws comfortably are drawn as a 2-D histogram image (spikes per step and block of
+neighbouring neurons, at most ``MAX_ROWS`` rows). Each plot is built once per network
+structure; moving the cursor forward streams only the new spikes (or image columns) to the
+browser, moving it back replaces the data. Clicking a raster adds that neuron's membrane trace.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 import holoviews as hv
 import numpy as np
 import panel as pn
-from holoviews.operation.datashader import rasterize
+from bokeh import events
+from bokeh.models import ColumnDataSource, LinearColorMapper
 
-from .base import View, help_text, hv_pane, layer_color
+from .base import View, bokeh_pane, cursor_line, help_text, layer_color, live_figure, ramp
 
-#: A layer whose n_neurons x T exceeds this is drawn with Datashader.
+#: A layer whose n_neurons x T exceeds this is drawn as a 2-D histogram image.
 DENSE_CELLS = 40_000
+#: A dense layer's image has at most this many rows (blocks of neighbouring neurons).
+MAX_ROWS = 256
 
 
 def spike_points(session, layer: int, t: int) -> np.ndarray:
@@ -29,67 +35,147 @@ def spike_points(session, layer: int, t: int) -> np.ndarray:
     return np.column_stack([ti * session.dt_ms, ni]).astype(np.float64)
 
 
+@dataclass
+class _LayerSpikes:
+    """One layer's whole recorded run, ready to slice by step."""
+
+    time: np.ndarray  # (S,) spike times (ms), sorted
+    neuron: np.ndarray  # (S,) neuron index of each spike
+    offsets: np.ndarray  # (T + 1,) spikes of the first t steps are [0, offsets[t])
+    image: np.ndarray | None  # (rows, T) spikes per block of `block` neurons and step
+    block: int
+
+
+def layer_spikes(session, layer: int, dense: bool) -> _LayerSpikes:
+    """Precompute ``layer``'s spikes of all T steps (once per recording)."""
+    train = session.recording.spike_trains[layer][:, 0].cpu().numpy()  # (T, n)
+    T, n = train.shape
+    ti, ni = np.nonzero(train)
+    offsets = np.searchsorted(ti, np.arange(T + 1))
+    image, block = None, 1
+    if dense:
+        block = -(-n // MAX_ROWS)
+        rows = -(-n // block)
+        padded = np.zeros((T, rows * block), dtype=np.float32)
+        padded[:, :n] = train
+        image = np.ascontiguousarray(padded.reshape(T, rows, block).sum(2).T)
+    return _LayerSpikes(time=(ti * session.dt_ms).astype(np.float64),
+                        neuron=ni.astype(np.float64), offsets=offsets, image=image, block=block)
+
+
+class _LayerPlot:
+    """The Bokeh figure of one layer's raster and the data it shows (steps [0, shown))."""
+
+    def __init__(self, session, l: int, name: str, n: int, dense: bool, on_tap):
+        s = session
+        self.session, self.l, self.n, self.dense = s, l, n, dense
+        self.shown = 0
+        self.spikes: _LayerSpikes | None = None
+        T_ms = s.timesteps * s.dt_ms
+        height = int(np.clip(60 + n / 8, 150, 260))
+        title = f"{name}: {n} neurons (spikes up to the cursor t)"
+        if dense:
+            tips = [("time", "$x{0.0} ms"), ("neurons", "$y{0}"), ("spikes", "@image")]
+        else:
+            tips = [("time", "@time ms"), ("neuron", "@neuron")]
+        self.fig = live_figure(title, height, T_ms, (-0.5, n - 0.5), ylabel="neuron",
+                               tooltips=tips)
+        color = layer_color(l)
+        if dense:
+            self.mapper = LinearColorMapper(palette=ramp(color), low=0, high=1)
+            self.source = ColumnDataSource(self._empty())
+            self.fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=self.source,
+                           color_mapper=self.mapper)
+        else:
+            self.source = ColumnDataSource(self._empty())
+            self.fig.scatter("time", "neuron", source=self.source, marker="square", size=3,
+                             color=color, line_color=None)
+        self.cursor = cursor_line(self.fig)
+        self.fig.on_event(events.Tap, lambda e: on_tap(x=e.x, y=e.y))
+
+    def _empty(self) -> dict:
+        if self.dense:
+            return {"image": [], "x": [], "y": [], "dw": [], "dh": []}
+        return {"time": np.zeros(0), "neuron": np.zeros(0)}
+
+    def _rows(self, t0: int, t1: int) -> dict:
+        """The data of steps [t0, t1)."""
+        sp, dt = self.spikes, self.session.dt_ms
+        if self.dense:
+            if t1 <= t0:
+                return self._empty()
+            return {"image": [sp.image[:, t0:t1]], "x": [t0 * dt], "y": [-0.5],
+                    "dw": [(t1 - t0) * dt], "dh": [sp.image.shape[0] * sp.block]}
+        a, b = sp.offsets[t0], sp.offsets[t1]
+        return {"time": sp.time[a:b], "neuron": sp.neuron[a:b]}
+
+    def new_recording(self, t: int) -> None:
+        self.spikes = layer_spikes(self.session, self.l, self.dense)
+        if self.dense:
+            self.mapper.high = max(float(self.spikes.image.max()), 1.0)
+        self.source.data = self._rows(0, t)
+        self.shown = t
+        self.cursor.location = t * self.session.dt_ms
+
+    def move(self, t: int) -> None:
+        """Show steps [0, t): stream the new steps forward, replace the data backward."""
+        if t > self.shown:
+            self.source.stream(self._rows(self.shown, t))
+        elif t < self.shown:
+            self.source.data = self._rows(0, t)
+        self.shown = t
+        self.cursor.location = t * self.session.dt_ms
+
+
 class RasterView(View):
     """Spike rasters of every layer up to the cursor t, with the cursor as a vertical line."""
 
     help = ("Each dot is one spike: time of the step (ms) on x, neuron index (flattened "
-            "channel x row x column) on y, one color per layer. Dense layers are shaded by "
-            "Datashader (darker = more spikes). Spikes are drawn up to the time cursor t. Click "
-            "a neuron's row to add its membrane trace.")
+            "channel x row x column) on y, one color per layer. Large layers are shaded as a "
+            "2-D histogram (darker = more spikes in that step and block of neighbouring "
+            "neurons). Spikes are drawn up to the time cursor t (dotted line). Click a "
+            "neuron's row to add its membrane trace.")
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
         self._key = None
         self._column = pn.Column(sizing_mode="stretch_width")
         self.dense: list[bool] = []
-        self.session.param.watch(self._rebuild, "version")
-        self._rebuild()
+        self.taps: list[hv.streams.Tap] = []
+        self.layers: list[_LayerPlot] = []
+        self._on_frame(self._update)
+        self._update({"version"})
 
     def _structure(self):
         s = self.session
-        return (tuple(s.layer_names), tuple(s.net.n_neurons) if s.net else (), s.timesteps)
+        return (tuple(s.layer_names), tuple(s.net.n_neurons) if s.net else (), s.timesteps,
+                s.dt_ms)
 
-    def _rebuild(self, *_):
-        key = self._structure()
-        if key == self._key:
-            return
-        self._key = key
+    def _rebuild(self):
         s = self.session
-        plots, self.dense, self.taps = [], [], []
+        self.dense, self.taps, self.layers = [], [], []
         for l, name in enumerate(s.layer_names):
             n = s.net.n_neurons[l]
             dense = n * s.timesteps > DENSE_CELLS
+            tap = hv.streams.Tap(x=None, y=None)
+            tap.add_subscriber(partial(self._on_tap, l, n))
             self.dense.append(dense)
-            plots.append(hv_pane(self._layer_plot(l, name, n, dense, key),
-                                           sizing_mode="stretch_width"))
-        self._column[:] = plots
+            self.taps.append(tap)
+            self.layers.append(_LayerPlot(s, l, name, n, dense, tap.event))
+        self._column[:] = [bokeh_pane(p.fig) for p in self.layers]
 
-    def _layer_plot(self, l: int, name: str, n: int, dense: bool, key):
-        s = self.session
-        T_ms = s.timesteps * s.dt_ms
-        color = layer_color(l)
-        empty = np.zeros((0, 2))
-
-        def points(t, version):
-            pts = spike_points(s, l, t) if self._key == key else empty
-            return hv.Points(pts, kdims=["time", "neuron"])
-
-        dmap = hv.DynamicMap(self._bind(points))
-        height = int(np.clip(60 + n / 8, 150, 260))
-        common = dict(title=f"{name}: {n} neurons (spikes up to the cursor t)",
-                      xlabel="time (ms)", ylabel="neuron", responsive=True, height=height,
-                      xlim=(0, T_ms), ylim=(-0.5, n - 0.5), toolbar="right",
-                      tools=["hover", "tap"], framewise=False)
-        if dense:
-            plot = rasterize(dmap, x_sampling=s.dt_ms, y_sampling=1.0, x_range=(0, T_ms),
-                             y_range=(-0.5, n - 0.5), dynamic=True).opts(
-                cmap=["#ffffff", color], cnorm="eq_hist", colorbar=False, **common)
-        else:
-            plot = dmap.opts(color=color, marker="square", size=3, **common)
-        tap = hv.streams.Tap(source=plot, x=None, y=None)
-        tap.add_subscriber(partial(self._on_tap, l, n))
-        self.taps.append(tap)
-        return plot
+    def _update(self, changed):
+        t = self.session.t
+        if "version" in changed:
+            key = self._structure()
+            if key != self._key:
+                self._key = key
+                self._rebuild()
+            for p in self.layers:
+                p.new_recording(t)
+        elif "t" in changed:
+            for p in self.layers:
+                p.move(t)
 
     def _on_tap(self, layer: int, n: int, x=None, y=None):
         if y is None:

@@ -2,24 +2,46 @@
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 import panel as pn
+from bokeh.models import ColumnDataSource, HoverTool, LinearColorMapper, Range1d
+from bokeh.palettes import Greys256
+from bokeh.plotting import figure
 
-from .base import View, help_text, hv_pane
+from .base import View, bokeh_pane, help_text
 
 
-def _image(img: np.ndarray, title: str, vmax: float | None = None) -> hv.Image:
-    h, w = img.shape
-    vmax = float(img.max()) if vmax is None else vmax
-    return hv.Image(np.flipud(img), bounds=(0, 0, w, h), kdims=["column", "row"],
-                    vdims=["value"]).opts(title=title, cmap="gray", clim=(0, max(vmax, 1e-9)),
-                                          xaxis=None, yaxis=None, tools=["hover"],
-                                          width=200, height=200, toolbar=None)
+class _ImagePlot:
+    """A fixed-size gray image whose pixels (and title) are replaced in place."""
+
+    def __init__(self):
+        self.mapper = LinearColorMapper(palette=Greys256, low=0, high=1, nan_color="white")
+        self.source = ColumnDataSource({"image": [np.zeros((1, 1))], "dw": [1], "dh": [1]})
+        self.fig = figure(width=200, height=200, x_range=Range1d(0, 1), y_range=Range1d(0, 1),
+                          toolbar_location=None, tools="", min_border=2)
+        self.fig.image(image="image", x=0, y=0, dw="dw", dh="dh", source=self.source,
+                       color_mapper=self.mapper)
+        self.fig.add_tools(HoverTool(tooltips=[("value", "@image{0.000}")]))
+        self.fig.axis.visible = False
+        self.fig.grid.visible = False
+        self.fig.title.text_font_size = "11px"
+
+    def show(self, img: np.ndarray, title: str, vmax: float | None = None) -> None:
+        h, w = img.shape
+        vmax = float(np.nanmax(img)) if vmax is None else vmax
+        if (self.fig.x_range.end, self.fig.y_range.end) != (w, h):
+            self.fig.x_range.end, self.fig.y_range.end = w, h
+        self.mapper.high = max(vmax, 1e-9)
+        # row 0 of a Bokeh image is drawn at the bottom: flip so the picture stands upright
+        self.source.data = {"image": [np.flipud(img).astype(np.float32)], "dw": [w], "dh": [h]}
+        self.fig.title.text = title
 
 
 class InputView(View):
-    """Input image, its decoding from the encoded input so far, and (if any) the reconstruction."""
+    """Input image, its decoding from the encoded input so far, and (if any) the reconstruction.
+
+    Three fixed figures; a cursor move replaces only the pixels of the two time-dependent ones.
+    """
 
     help = ("Left: the sample. Middle: what the network has received so far, the input "
             "averaged over the first t steps (for Poisson input, spike counts / t); it sharpens "
@@ -28,24 +50,26 @@ class InputView(View):
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
-        raw = hv.DynamicMap(pn.bind(self._raw, version=self.session.param.version))
-        self.plots = [raw] + [hv.DynamicMap(self._bind(f)) for f in (self._decoded,
-                                                                     self._reconstruction)]
+        self.raw, self.decoded, self.output = _ImagePlot(), _ImagePlot(), _ImagePlot()
+        self._on_frame(self._update)
+        self._update({"version"})
 
-    def _raw(self, version):
-        return _image(self.session.input_image(), f"input (label {self.session.label})", 1.0)
-
-    def _decoded(self, t, version):
+    def _update(self, changed):
         s = self.session
-        return _image(s.decoded_input(t), f"decoded, t = {t * s.dt_ms:g} ms", 1.0)
-
-    def _reconstruction(self, t, version):
-        s = self.session
-        rec = s.reconstruction(t)
-        if rec is None:
-            return _image(np.zeros_like(s.input_image()), "(no image output)", 1.0)
-        return _image(rec, f"output, t = {t * s.dt_ms:g} ms")
+        if "version" in changed:
+            self.raw.show(s.input_image(), f"input (label {s.label})", 1.0)
+        if changed & {"version", "t"}:
+            t = s.t
+            self.decoded.show(s.decoded_input(t), f"decoded, t = {t * s.dt_ms:g} ms", 1.0)
+            rec = s.reconstruction(t)
+            if rec is None:
+                # NaN pixels are transparent: an empty panel, not a black picture
+                self.output.show(np.full_like(s.input_image(), np.nan), "(no image output)",
+                                 1.0)
+            else:
+                self.output.show(rec, f"output, t = {t * s.dt_ms:g} ms")
 
     def __panel__(self):
-        return pn.Column(pn.Row(*[hv_pane(p, sizing_mode="fixed") for p in self.plots]),
+        return pn.Column(pn.Row(*[bokeh_pane(p.fig, sizing_mode="fixed")
+                                  for p in (self.raw, self.decoded, self.output)]),
                          help_text(self.help), sizing_mode="stretch_width")

@@ -23,7 +23,7 @@ def dash():
 def test_dashboard_renders_with_every_view(dash):
     assert dash.root is not None
     assert len(dash.raster._column) == len(dash.session.layer_names)
-    assert dash.raster.dense[0], "conv1 (1024 neurons x T) should be drawn with Datashader"
+    assert dash.raster.dense[0], "conv1 (1024 neurons x T) should be drawn as a 2-D histogram"
     assert not dash.raster.dense[-1], "the 10 output neurons should be drawn as glyphs"
 
 
@@ -34,8 +34,7 @@ def test_step_updates_readout_and_raster(dash):
     s.step = True
     s.step = True
     assert time_readout(s, s.t).startswith("**t = 2 ms**")
-    dm = dash.raster._column[0].object  # conv1 raster (rasterize over a DynamicMap)
-    assert dm is not None
+    assert dash.raster._column[0].object is dash.raster.layers[0].fig
     n0 = len(spike_points(s, 0, 2))
     s.step = True
     assert len(spike_points(s, 0, 3)) > n0, "a step added no conv1 spikes"
@@ -113,3 +112,39 @@ def test_evaluation_updates_every_evaluation_and_energy_plot():
     s.evaluate(blocking=True)  # raises if a rendered plot cannot take the new data
     s.t = 7
     assert s.error == "", s.error
+
+
+def test_cursor_moves_stream_only_new_data_and_reuse_the_plots(dash):
+    s = dash.session
+    s.t = 0
+    figs = [p.fig for p in dash.raster.layers] + [dash.membrane.fig, dash.evidence.fig]
+    fc2 = dash.raster.layers[-1]  # sparse: one glyph per spike
+    conv1 = dash.raster.layers[0]  # dense: one image column block per streamed chunk
+    s.t = 10
+    assert len(fc2.source.data["time"]) == len(spike_points(s, len(s.layer_names) - 1, 10))
+    assert len(dash.evidence.source.data["time"]) == 11, "evidence should show t = 0..10 ms"
+    assert len(dash.membrane.source.data["time"]) == 11
+    s.step = True
+    assert len(conv1.source.data["image"]) == 2, "a step should stream one image block"
+    assert conv1.source.data["image"][-1].shape[1] == 1
+    assert len(dash.evidence.source.data["time"]) == 12
+    s.t = 4  # scrubbing back replaces the data
+    assert len(conv1.source.data["image"]) == 1 and conv1.source.data["dw"][0] == 4 * s.dt_ms
+    assert len(fc2.source.data["time"]) == len(spike_points(s, len(s.layer_names) - 1, 4))
+    assert dash.raster.layers[0].cursor.location == 4 * s.dt_ms
+    s.threshold = 0.9  # a new recording reuses every figure
+    assert [p.fig for p in dash.raster.layers] + [dash.membrane.fig, dash.evidence.fig] == figs
+    s.threshold = 1.0
+
+
+def test_run_skips_steps_when_frames_are_late():
+    import time
+
+    s = Session(model="digits-mlp", timesteps=50, speed=100)
+    s.run = True
+    s.tick()
+    t1 = s.t
+    assert t1 >= 1, "the first Run frame shows a step at once"
+    time.sleep(0.2)  # a frame 200 ms late at 100 steps/s owes about 20 steps
+    s.tick()
+    assert 15 <= s.t - t1 <= 30, f"a late frame advanced {s.t - t1} steps, expected ~20"
