@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import fastpath
 from .encoding import encode
 from .layers import Stage, fan_out, stage_activations
 from .neurons import NeuronParams, NeuronState, if_step, init_state
@@ -214,10 +213,15 @@ class SpikingNetwork:
         spikes, _ = if_step(state, current, self.params)
         return spikes
 
-    def _step(self, x_t: torch.Tensor, first_current: torch.Tensor | None = None) -> torch.Tensor:
+    def input_ops(self, x_t: torch.Tensor) -> torch.Tensor:
+        """Synaptic ops caused by one step of input, batch mean: events x fan-out, where an
+        analog value in (0, 1] counts as one event and an event count n as n."""
+        return (torch.ceil(x_t.abs()).reshape(len(x_t), -1) @ self.input_fan_out).mean()
+
+    def _step(self, x_t: torch.Tensor, first_current: torch.Tensor | None = None,
+              input_ops: torch.Tensor | None = None) -> torch.Tensor:
         B = self._batch
-        in_events = torch.ceil(x_t.abs()).reshape(B, -1)
-        self._input_ops.append((in_events @ self.input_fan_out).mean())
+        self._input_ops.append(self.input_ops(x_t) if input_ops is None else input_ops)
         h = x_t
         stats = []
         last = len(self.stages) - 1
@@ -280,16 +284,14 @@ class SpikingNetwork:
         inputs = encode(x, timesteps, encoding, dt_ms=self.dt_ms, **encoding_options)
         B = inputs.shape[1]
         self.reset(B, record=record, neurons=neurons)
-        first = None
-        if encoding == "analog" and not any(isinstance(p, nn.MaxPool2d)
-                                            for p in self.stages[0].pre):
-            first = self._layer_current(0, x)  # the constant current, computed once
-        if not progress and fastpath.applies(self):  # same result, layer by layer
-            fastpath.simulate(self, inputs, first)
-            return self.recording
+        first = in_ops = None
+        if encoding == "analog":  # the same input every step: its ops once
+            in_ops = self.input_ops(x)
+            if not any(isinstance(p, nn.MaxPool2d) for p in self.stages[0].pre):
+                first = self._layer_current(0, x)  # the constant current, computed once
         for t in tqdm(range(int(timesteps)), disable=not progress, desc="simulating",
                       leave=False):
-            self._step(inputs[t], first)
+            self._step(inputs[t], first, in_ops)
         return self.recording
 
 

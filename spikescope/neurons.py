@@ -86,11 +86,11 @@ def if_step(state: NeuronState, current: torch.Tensor,
     if params.graded:
         spikes = torch.floor(v / thr).clamp_(min=0)
     else:
-        spikes = (v >= thr).to(v.dtype)
+        spikes = torch.ge(v, thr, out=torch.empty_like(v))  # 0/1 written as float, one pass
     if refrac is not None:
         spikes.mul_(active)
     if params.reset == "subtract":
-        v.sub_(spikes * thr)
+        v.sub_(spikes, alpha=thr)
     else:
         v.mul_(1.0 - (spikes > 0).to(v.dtype))
     if refrac is not None:

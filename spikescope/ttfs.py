@@ -203,7 +203,9 @@ class TTFSNetwork(SpikingNetwork):
         self._flag_buf[l + 1] += (changed.reshape(B, -1).to(current.dtype)
                                   @ self.fan_outs[l]).mean()
 
-    def _step(self, x_t: torch.Tensor, first_current: torch.Tensor | None = None) -> torch.Tensor:
+    def _step(self, x_t: torch.Tensor, first_current: torch.Tensor | None = None,
+              input_ops: torch.Tensor | None = None) -> torch.Tensor:
+        # input_ops is recomputed below: stopped samples send no input events
         self._flag_buf = torch.zeros(len(self.stages) + 1, device=self.device)
         if self.dynamic_threshold and self._static_input is not None and self._t == 0:
             x = self._check_input(self._static_input).reshape(self._batch, -1)
