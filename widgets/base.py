@@ -114,11 +114,20 @@ def cursor_line(fig, location: float = 0.0) -> Span:
     return span
 
 
+def legend_proxy(fig, color: str):
+    """An empty line of ``color`` for a legend entry.
+
+    A legend entry that points at a line whose data streams is re-drawn by BokehJS on every
+    frame (one canvas per entry); an entry pointing at a never-changing proxy is drawn once.
+    """
+    return fig.line(x=[], y=[], color=color, line_width=2)
+
+
 def compact_legend(items, title: str | None = None) -> Legend:
-    """A small legend (hide a line by clicking its entry) that fits beside a 260 px plot."""
+    """A small legend that fits beside a 260 px plot."""
     legend = Legend(items=items, label_text_font_size="10px", label_height=12,
                     glyph_height=12, glyph_width=16, spacing=1, padding=4, margin=4,
-                    click_policy="hide", ncols=1 if len(items) <= 12 else 2)
+                    ncols=1 if len(items) <= 12 else 2)
     if title:
         legend.title = title
         legend.title_text_font_size = "10px"

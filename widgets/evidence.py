@@ -7,7 +7,15 @@ import panel as pn
 from bokeh.models import ColumnDataSource, LegendItem
 from bokeh.palettes import Category10, Category20
 
-from .base import View, bokeh_pane, compact_legend, cursor_line, help_text, live_figure
+from .base import (
+    View,
+    bokeh_pane,
+    compact_legend,
+    cursor_line,
+    help_text,
+    legend_proxy,
+    live_figure,
+)
 
 #: At most this many classes get a curve (those with the most output spikes).
 MAX_CURVES = 20
@@ -27,11 +35,15 @@ class EvidenceView(View):
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
         self._classes = None
+        # the answer is a line of text above the plot: changing a Bokeh title re-lays out the
+        # whole figure in the browser, every frame
+        self.headline = pn.pane.Markdown("", margin=(0, 10, -10, 60),
+                                         styles={"font-weight": "bold", "font-size": "13px"})
         self._column = pn.Column(sizing_mode="stretch_width")
         self._on_frame(self._update)
         self._update({"version"})
 
-    def answer(self, t: int) -> str:
+    def answer(self, t: int, with_time: bool = True) -> str:
         """One line: true label, ANN answer, SNN answer after t steps."""
         s = self.session
         ann = int(s.ann_output.argmax())
@@ -40,11 +52,12 @@ class EvidenceView(View):
         else:
             counts = self._counts[t]
             snn = str(int(counts.argmax())) if int(counts.max()) > 0 else "no spikes yet"
-        return f"label {s.label} · ANN says {ann} · SNN says {snn} at t = {t * s.dt_ms:g} ms"
+        line = f"label {s.label} · ANN says {ann} · SNN says {snn}"
+        return f"{line} at t = {t * s.dt_ms:g} ms" if with_time else line
 
     def _build(self, classes: tuple[int, ...]):
         s = self.session
-        self.fig = live_figure("", 260, s.timesteps * s.dt_ms, (0, 1),
+        self.fig = live_figure("Class evidence", 240, s.timesteps * s.dt_ms, (0, 1),
                                ylabel="output spikes (cumulative)", min_border_right=15,
                                tooltips=[("class", "$name"), ("time", "$x{0.0} ms"),
                                          ("spikes", "$y{0}")])
@@ -54,12 +67,13 @@ class EvidenceView(View):
         self.source = ColumnDataSource({c: np.zeros(0) for c in ["time", *self.cols]})
         items = []
         for j, (c, col) in enumerate(zip(classes, self.cols)):
-            r = self.fig.line("time", col, source=self.source, line_width=2,
-                              color=palette[j % len(palette)], name=str(c))
-            items.append(LegendItem(label=str(c), renderers=[r]))
+            color = palette[j % len(palette)]
+            self.fig.line("time", col, source=self.source, line_width=2, color=color,
+                          name=str(c))
+            items.append(LegendItem(label=str(c), renderers=[legend_proxy(self.fig, color)]))
         self.fig.add_layout(compact_legend(items, "class"), "right")
         self.cursor = cursor_line(self.fig)
-        self._column[:] = [bokeh_pane(self.fig)]
+        self._column[:] = [self.headline, bokeh_pane(self.fig)]
 
     def _update(self, changed):
         s = self.session
@@ -89,7 +103,9 @@ class EvidenceView(View):
             return
         self.shown = t
         self.cursor.location = t * s.dt_ms
-        self.fig.title.text = self.answer(t)
+        text = self.answer(t, with_time=False)
+        if self.headline.object != text:  # the SNN's answer changes a few times per run
+            self.headline.object = text
 
     def _rows(self, a: int, b: int) -> dict:
         return {c: v[a:b] for c, v in self._full.items()}

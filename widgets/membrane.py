@@ -14,6 +14,7 @@ from .base import (
     compact_legend,
     cursor_line,
     help_text,
+    legend_proxy,
     live_figure,
 )
 
@@ -90,8 +91,8 @@ class MembraneView(View):
                               line_dash="dashed", line_width=1)
         self.fig.add_layout(self.threshold)
         self.cursor = cursor_line(self.fig)
-        self.items = [LegendItem(label=c, renderers=[r], visible=False)
-                      for c, r in zip(self.cols, self.lines)]
+        self.items = [LegendItem(label=c, visible=False, renderers=[legend_proxy(
+            self.fig, LAYER_COLORS[j % len(LAYER_COLORS)])]) for j, c in enumerate(self.cols)]
         self.fig.add_layout(compact_legend(self.items), "right")
         self.shown = 0
         self._full = None

@@ -3,8 +3,9 @@
 Sparse layers draw every spike as a square glyph; layers that can hold more spikes than a
 browser draws comfortably are drawn as a 2-D histogram image (spikes per step and block of
 neighbouring neurons, at most ``MAX_ROWS`` rows). Each plot is built once per network
-structure; moving the cursor forward streams only the new spikes (or image columns) to the
-browser, moving it back replaces the data. Clicking a raster adds that neuron's membrane trace.
+structure; a cursor move sends only the steps between the old and the new cursor (new spikes
+are streamed, image columns patched; moving a sparse layer back replaces its spikes). Clicking
+a raster adds that neuron's membrane trace.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ class _LayerPlot:
                                tooltips=tips)
         color = layer_color(l)
         if dense:
-            self.mapper = LinearColorMapper(palette=ramp(color), low=0, high=1)
+            self.mapper = LinearColorMapper(palette=ramp(color), low=0, high=1,
+                                            nan_color="rgba(0, 0, 0, 0)")
             self.source = ColumnDataSource(self._empty())
             self.fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=self.source,
                            color_mapper=self.mapper)
@@ -98,14 +100,24 @@ class _LayerPlot:
             return {"image": [], "x": [], "y": [], "dw": [], "dh": []}
         return {"time": np.zeros(0), "neuron": np.zeros(0)}
 
+    def _image(self, t: int) -> dict:
+        """The whole run's image with the steps from t on blank (NaN is transparent)."""
+        sp, s = self.spikes, self.session
+        img = sp.image.copy()
+        img[:, t:] = np.nan
+        return {"image": [img], "x": [0.0], "y": [-0.5], "dw": [s.timesteps * s.dt_ms],
+                "dh": [img.shape[0] * sp.block]}
+
+    def _patch_columns(self, t0: int, t1: int, blank: bool) -> None:
+        """Fill (or blank) the image columns of steps [t0, t1) in the browser."""
+        block = self.spikes.image[:, t0:t1]
+        if blank:
+            block = np.full_like(block, np.nan)
+        self.source.patch({"image": [((0, slice(None), slice(t0, t1)), block.ravel())]})
+
     def _rows(self, t0: int, t1: int) -> dict:
-        """The data of steps [t0, t1)."""
-        sp, dt = self.spikes, self.session.dt_ms
-        if self.dense:
-            if t1 <= t0:
-                return self._empty()
-            return {"image": [sp.image[:, t0:t1]], "x": [t0 * dt], "y": [-0.5],
-                    "dw": [(t1 - t0) * dt], "dh": [sp.image.shape[0] * sp.block]}
+        """The spikes of steps [t0, t1)."""
+        sp = self.spikes
         a, b = sp.offsets[t0], sp.offsets[t1]
         return {"time": sp.time[a:b], "neuron": sp.neuron[a:b]}
 
@@ -113,16 +125,22 @@ class _LayerPlot:
         self.spikes = layer_spikes(self.session, self.l, self.dense)
         if self.dense:
             self.mapper.high = max(float(self.spikes.image.max()), 1.0)
-        self.source.data = self._rows(0, t)
+            self.source.data = self._image(t)
+        else:
+            self.source.data = self._rows(0, t)
         self.shown = t
         self.cursor.location = t * self.session.dt_ms
 
     def move(self, t: int) -> None:
-        """Show steps [0, t): stream the new steps forward, replace the data backward."""
-        if t > self.shown:
-            self.source.stream(self._rows(self.shown, t))
-        elif t < self.shown:
-            self.source.data = self._rows(0, t)
+        """Show steps [0, t): send only the steps between the old and the new cursor."""
+        if t != self.shown:
+            if self.dense:
+                lo, hi = sorted((self.shown, t))
+                self._patch_columns(lo, hi, blank=t < self.shown)
+            elif t > self.shown:
+                self.source.stream(self._rows(self.shown, t))
+            else:
+                self.source.data = self._rows(0, t)
         self.shown = t
         self.cursor.location = t * self.session.dt_ms
 

@@ -34,7 +34,8 @@ class _ImagePlot:
         self.mapper.high = max(vmax, 1e-9)
         # row 0 of a Bokeh image is drawn at the bottom: flip so the picture stands upright
         self.source.data = {"image": [np.flipud(img).astype(np.float32)], "dw": [w], "dh": [h]}
-        self.fig.title.text = title
+        if self.fig.title.text != title:
+            self.fig.title.text = title
 
 
 class InputView(View):
@@ -60,14 +61,15 @@ class InputView(View):
             self.raw.show(s.input_image(), f"input (label {s.label})", 1.0)
         if changed & {"version", "t"}:
             t = s.t
-            self.decoded.show(s.decoded_input(t), f"decoded, t = {t * s.dt_ms:g} ms", 1.0)
+            # titles without t: a new title re-lays out the figure in the browser every frame
+            self.decoded.show(s.decoded_input(t), "decoded so far", 1.0)
             rec = s.reconstruction(t)
             if rec is None:
                 # NaN pixels are transparent: an empty panel, not a black picture
                 self.output.show(np.full_like(s.input_image(), np.nan), "(no image output)",
                                  1.0)
             else:
-                self.output.show(rec, f"output, t = {t * s.dt_ms:g} ms")
+                self.output.show(rec, "output so far")
 
     def __panel__(self):
         return pn.Column(pn.Row(*[bokeh_pane(p.fig, sizing_mode="fixed")

@@ -1,5 +1,6 @@
 """Views and the Dashboard rendered to Bokeh models without a server or browser."""
 
+import numpy as np
 import panel as pn
 import pytest
 import torch
@@ -119,17 +120,18 @@ def test_cursor_moves_stream_only_new_data_and_reuse_the_plots(dash):
     s.t = 0
     figs = [p.fig for p in dash.raster.layers] + [dash.membrane.fig, dash.evidence.fig]
     fc2 = dash.raster.layers[-1]  # sparse: one glyph per spike
-    conv1 = dash.raster.layers[0]  # dense: one image column block per streamed chunk
+    conv1 = dash.raster.layers[0]  # dense: one image, columns filled as the cursor moves
     s.t = 10
     assert len(fc2.source.data["time"]) == len(spike_points(s, len(s.layer_names) - 1, 10))
     assert len(dash.evidence.source.data["time"]) == 11, "evidence should show t = 0..10 ms"
     assert len(dash.membrane.source.data["time"]) == 11
+    img = conv1.source.data["image"][0]
+    assert not np.isnan(img[:, :10]).any() and np.isnan(img[:, 10:]).all()
     s.step = True
-    assert len(conv1.source.data["image"]) == 2, "a step should stream one image block"
-    assert conv1.source.data["image"][-1].shape[1] == 1
+    assert not np.isnan(conv1.source.data["image"][0][:, 10]).any(), "step 11 not shown"
     assert len(dash.evidence.source.data["time"]) == 12
     s.t = 4  # scrubbing back replaces the data
-    assert len(conv1.source.data["image"]) == 1 and conv1.source.data["dw"][0] == 4 * s.dt_ms
+    assert np.isnan(conv1.source.data["image"][0][:, 4:]).all(), "steps after t still shown"
     assert len(fc2.source.data["time"]) == len(spike_points(s, len(s.layer_names) - 1, 4))
     assert dash.raster.layers[0].cursor.location == 4 * s.dt_ms
     s.threshold = 0.9  # a new recording reuses every figure
