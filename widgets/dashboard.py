@@ -180,8 +180,9 @@ class Dashboard(pn.viewable.Viewer):
         task = self.session.task
         if task != self._top_task:
             self._top_task = task
-            self.top[:] = [self.inputs, self.evidence if task == "classification"
-                           else self.reconstruction_note]
+            self.top[:] = ([self.inputs, self.evidence] if task == "classification" else
+                           [pn.Column(self.reconstruction_note, self.inputs,
+                                      sizing_mode="stretch_width")])
 
     def _new_run(self, *_):
         self._layout_top()

@@ -515,12 +515,15 @@ class Session(param.Parameterized):
     def decoded_input(self, t: int) -> np.ndarray:
         """The network's view of the input: the mean encoded input of the first ``t`` steps.
 
-        For event input (ON/OFF frames): the events so far as a gray image in [0, 1], 0.5 =
-        no event, brighter = more ON events, darker = more OFF (:meth:`event_image` scaled).
+        For event input (ON/OFF frames): the event count per pixel so far, ON + OFF, scaled
+        to [0, 1] (the saccades' ON and OFF events largely cancel in ON - OFF, so the count
+        shows the digit's edges; :meth:`event_image` gives the signed ON - OFF image).
         """
         if self.encoding == "events" and self.inputs.dim() >= 5 and self.inputs.shape[2] == 2:
-            ev = self.event_image(t)
-            return 0.5 + ev / (2 * max(float(np.abs(ev).max()), 1.0))
+            frames = self.inputs[: max(t, 0), 0].float()
+            total = frames.sum((0, 1)).cpu().numpy() if t > 0 else np.zeros(
+                self.inputs.shape[-2:], np.float32)
+            return total / max(float(total.max()), 1.0)
         inp = self.inputs[: max(t, 1), 0].float()
         img = inp.mean(0) if t > 0 else torch.zeros_like(inp[0])
         img = img.cpu().numpy()
