@@ -325,6 +325,16 @@ def _ts_attr(m: Any, name: str, default: Any = None) -> Any:
         return default
 
 
+def _ts_hyper(m: Any, kind: str, *names: str) -> None:
+    """Refuse a TorchScript layer whose hyper-parameters were not kept (``torch.jit.trace``
+    stores only tensors): guessing stride or padding would build a different network."""
+    missing = [n for n in names if _ts_attr(m, n) is None]
+    if missing:
+        raise ModelLoadError(f"TorchScript {kind} does not record {', '.join(missing)} (a "
+                             f"traced module keeps only its tensors); export the model with "
+                             f"torch.jit.script, ONNX or as a state dict instead")
+
+
 def _copy_params(dst: nn.Module, src: Any) -> nn.Module:
     with torch.no_grad():
         for k, v in list(dst.named_parameters(recurse=False)) + list(
@@ -349,6 +359,7 @@ def _plain_layer(m: Any) -> nn.Module:
         out = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
         return _copy_params(out, m)
     if kind == "Conv2d":
+        _ts_hyper(m, kind, "stride", "padding", "dilation")
         w = m.weight
         b = _ts_attr(m, "bias")
         groups = int(_ts_attr(m, "groups", 1))
@@ -369,6 +380,7 @@ def _plain_layer(m: Any) -> nn.Module:
                                 affine=w is not None)
         return _copy_params(out, m)
     if kind in ("AvgPool2d", "MaxPool2d"):
+        _ts_hyper(m, kind, "kernel_size", "stride")
         opts = dict(kernel_size=_ts_attr(m, "kernel_size"), stride=_ts_attr(m, "stride"),
                     padding=_ts_attr(m, "padding", 0), ceil_mode=_ts_attr(m, "ceil_mode", False))
         if kind == "MaxPool2d":

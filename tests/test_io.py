@@ -309,3 +309,14 @@ def test_run_without_trains_or_membrane(xy, tmp_path):
     run = sio.load_run(sio.save_run(tmp_path / "r.npz", {}, rec))
     assert run.recording.spike_trains is None and run.recording.membrane is None
     assert torch.equal(run.recording.output_counts, rec.output_counts)
+
+
+def test_traced_torchscript_conv_is_refused_not_guessed():
+    """A traced module keeps no stride/padding: loading it must not silently rebuild a
+    different network (stride 1, no padding)."""
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(64, 3)).eval()
+    buf = io.BytesIO()
+    torch.jit.save(torch.jit.trace(model, torch.rand(1, 1, 8, 8)), buf)
+    with pytest.raises(sio.ModelLoadError, match="stride, padding, dilation"):
+        sio.load_model(buf.getvalue())
