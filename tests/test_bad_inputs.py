@@ -54,16 +54,20 @@ def _torch_save(obj) -> bytes:
 
 
 def _rezip(data: bytes, replace: dict[str, bytes]) -> bytes:
-    """A copy of zip ``data`` with members whose name ends with a key replaced."""
+    """A copy of zip ``data`` with members whose name ends with a key replaced (each key must
+    match a member: TorchScript's file names change, e.g. with mangled class names)."""
     src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
+    hit = set()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
         for info in src.infolist():
             body = src.read(info.filename)
             for suffix, new in replace.items():
                 if info.filename.endswith(suffix):
                     body = new(body) if callable(new) else new
+                    hit.add(suffix)
             dst.writestr(info.filename, body)
+    assert hit == set(replace), f"no member ends with {set(replace) - hit}"
     return out.getvalue()
 
 
@@ -190,10 +194,10 @@ CASES = {
     "torchscript unsupported layer": (lambda e: sio.load_model(_script(nn.Sequential(
         nn.Flatten(), nn.Linear(64, 8), nn.Tanh(), nn.Linear(8, 2)))), C, "Tanh"),
     "torchscript custom operator": (lambda e: sio.load_model(_rezip(e["script"], {
-        "container.py": lambda b: b + b"\ndef f(x):\n  return ops.evil.run(x)\n"})), U,
+        ".py": lambda b: b + b"\ndef f(x):\n  return ops.evil.run(x)\n"})), U,
         "ops.evil"),
     "torchscript code run at load": (lambda e: sio.load_model(_rezip(e["script"], {
-        "container.py": lambda b: b + b"\n  def __setstate__(self, state):\n    pass\n"})), U,
+        ".py": lambda b: b + b"\n  def __setstate__(self, state):\n    pass\n"})), U,
         "__setstate__"),
     "onnx truncated": (lambda e: sio.load_model(e["onnx"][:len(e["onnx"]) // 2]), E,
                        "ONNX"),
