@@ -23,21 +23,14 @@ import math
 import torch
 from torch import nn
 
+from .train import spike
 
-class SpikeTriangle(torch.autograd.Function):
-    """Heaviside step with the triangular pseudo-derivative of Bellec et al. (2020):
-    psi(x) = gamma * max(0, 1 - |x|) for x = (v - A) / v_th."""
 
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, gamma: float) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        ctx.gamma = gamma
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (x,) = ctx.saved_tensors
-        return grad * ctx.gamma * (1 - x.abs()).clamp(min=0), None
+def damped_spike(x: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Spike H(x) whose gradient is gamma * max(0, 1 - |x|), the damped triangular
+    pseudo-derivative of Bellec et al. (2020), x = (v - A) / v_th."""
+    s = spike(x, "triangle", 1.0)
+    return s.detach() + gamma * (s - s.detach())
 
 
 class LIFCell(nn.Module):
@@ -56,7 +49,7 @@ class LIFCell(nn.Module):
 
     def spikes(self, h: torch.Tensor) -> torch.Tensor:
         """z_t from state h (S, B, n)."""
-        return SpikeTriangle.apply((h[0] - self.threshold(h)) / self.v_th, self.gamma)
+        return damped_spike((h[0] - self.threshold(h)) / self.v_th, self.gamma)
 
     def step(self, h: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
         """h_{t+1} from h_t and the synaptic current I_{t+1}."""
@@ -161,7 +154,7 @@ class SpikingMLP(nn.Module):
             h = x
             for i, layer in enumerate(self.layers):
                 v[i] = self.alpha * v[i] + layer(h)
-                z = SpikeTriangle.apply(v[i] - 1.0, 0.5)
+                z = damped_spike(v[i] - 1.0, 0.5)
                 v[i] = v[i] - z.detach()
                 h = z
             counts = counts + h

@@ -15,6 +15,8 @@ step S(x), x = V - threshold:
 - "arctan":                      S = 1/2 + arctan(x / w) / pi,  S' = 1 / (pi w (1 + (x/w)^2))
 - "erf" (Gaussian error fn.):    S = (1 + erf(x / (sqrt(2) w))) / 2,
                                  S' = exp(-x^2 / (2 w^2)) / (sqrt(2 pi) w)
+- "triangle" (Bellec et al. 2018): S' = max(0, 1 - |x|/w) / w,
+                                 S = 1/2 + x/w - sign(x) x^2 / (2 w^2) for |x| < w
 
 All three integrate to 1, so ``w`` only sets how far from threshold a neuron still gets
 gradient. A model is an ``nn.Sequential`` of Conv2d/Linear (each followed by a population of
@@ -42,7 +44,7 @@ from .layers import parse
 from .network import SpikingNetwork
 from .neurons import NeuronParams, if_step
 
-SURROGATES = ("fast_sigmoid", "arctan", "erf")
+SURROGATES = ("fast_sigmoid", "arctan", "erf", "triangle")
 _LAYER_TYPES = (nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.Flatten, nn.Dropout)
 
 
@@ -56,6 +58,9 @@ def surrogate_step(x: torch.Tensor, kind: str = "fast_sigmoid", width: float = 0
         return 0.5 + torch.atan(x / width) / math.pi
     if kind == "erf":
         return 0.5 * (1 + torch.erf(x / (math.sqrt(2) * width)))
+    if kind == "triangle":
+        u = (x / width).clamp(-1, 1)
+        return 0.5 + u - torch.sign(u) * u ** 2 / 2
     raise ValueError(f"surrogate must be one of {SURROGATES}, got {kind!r}")
 
 
@@ -68,6 +73,8 @@ def pseudo_derivative(x: torch.Tensor, kind: str = "fast_sigmoid", width: float 
         return 1.0 / (math.pi * width * (1 + (x / width) ** 2))
     if kind == "erf":
         return torch.exp(-0.5 * (x / width) ** 2) / (math.sqrt(2 * math.pi) * width)
+    if kind == "triangle":
+        return (1 - x.abs() / width).clamp(min=0) / width
     raise ValueError(f"surrogate must be one of {SURROGATES}, got {kind!r}")
 
 

@@ -13,6 +13,7 @@ ANALYTIC = {
     "fast_sigmoid": lambda x, w: 1 / (2 * w * (1 + x.abs() / w) ** 2),
     "arctan": lambda x, w: 1 / (math.pi * w * (1 + (x / w) ** 2)),
     "erf": lambda x, w: torch.exp(-x ** 2 / (2 * w ** 2)) / (math.sqrt(2 * math.pi) * w),
+    "triangle": lambda x, w: torch.clamp(1 - x.abs() / w, min=0) / w,
 }
 
 
