@@ -120,7 +120,8 @@ def legend_proxy(fig, color: str):
     A legend entry that points at a line whose data streams is re-drawn by BokehJS on every
     frame (one canvas per entry); an entry pointing at a never-changing proxy is drawn once.
     """
-    return fig.line(x=[], y=[], color=color, line_width=2)
+    # one NaN point: BokehJS draws no legend glyph for a renderer without data
+    return fig.line(x=[float("nan")], y=[float("nan")], color=color, line_width=2)
 
 
 def compact_legend(items, title: str | None = None) -> Legend:

@@ -29,8 +29,8 @@ class EvidenceView(View):
     """
 
     help = ("Cumulative output spikes per class (one line per class). The SNN's answer at "
-            "time t is the class with most spikes; the title compares it with the ANN's "
-            "answer and the true label. Hover a line for its class.")
+            "time t is the class with most spikes; the line above the plot compares it with the "
+            "ANN's answer and the true label. Hover a line for its class.")
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
