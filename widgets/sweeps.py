@@ -203,8 +203,8 @@ class SweepsView(pn.viewable.Viewer):
         """Heat map of ``metric`` over x and y; one panel per value of the other swept settings."""
         df = self.results
         if df is None or not len(df) or self.metric not in df.columns:
-            return hv.Text(0, 0, "No results yet: choose a grid and press Run").opts(
-                width=500, height=300, xaxis=None, yaxis=None)
+            return pn.pane.Markdown("*No results yet: choose a grid and press **Run sweep**.*",
+                                    width=500, height=300)
         x, y = (self.x, self.y) if self.x != self.y else (self.x, "percentile")
         others = [k for k in self._varied(df) if k not in (x, y)]
         data = df[[x, y, *others, self.metric]].copy()
@@ -229,8 +229,7 @@ class SweepsView(pn.viewable.Viewer):
         and at least as accurate)."""
         df = self.results
         if df is None or not len(df) or self.cost not in df.columns:
-            return hv.Text(0, 0, "No results yet").opts(width=500, height=300, xaxis=None,
-                                                         yaxis=None)
+            return pn.pane.Markdown("*No results yet.*", width=500, height=300)
         dims = [k for k in SWEPT if k in df.columns]
         data = df[[self.cost, "accuracy", *dims]].copy()
         data[dims] = data[dims].astype(str)
@@ -281,6 +280,7 @@ class SweepsView(pn.viewable.Viewer):
                 "**What am I seeing?** Each cell is one converted network run on the test "
                 "images; the heat map shows how the chosen quantity depends on two swept "
                 "settings. The Pareto front links the points no other point beats: none is "
-                "both cheaper and at least as accurate.", styles={"font-size": "12px"}),
+                "both cheaper and at least as accurate.", styles={"font-size": "12px"},
+                width=500),
         )
         return pn.Row(controls, plots)
