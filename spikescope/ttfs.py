@@ -121,12 +121,17 @@ class TTFSNetwork(SpikingNetwork):
                                         bias=torch.zeros_like(s.bias), pre=list(s.pre))
                                 for s in self.stages]
 
+    def expect_input(self, x: torch.Tensor | None) -> None:
+        """Tell a step()-driven run which static input the "ttfs"-encoded steps come from, so
+        the dynamic threshold knows which input pixels will still spike, as :meth:`run` does
+        (call after :meth:`reset`; None forgets it)."""
+        self._static_input = x
+
     @torch.no_grad()
     def run(self, x: torch.Tensor, timesteps: int, *, encoding: str = "analog",
             **kwargs) -> Recording:
         """As :meth:`SpikingNetwork.run`; with ``encoding="ttfs"`` the dynamic threshold also
-        knows which input pixels will still spike (step()-only runs treat inputs as known once
-        they spiked)."""
+        knows which input pixels will still spike (for step() see :meth:`expect_input`)."""
         self._static_input = x if encoding == "ttfs" else None
         try:
             return super().run(x, timesteps, encoding=encoding, **kwargs)

@@ -140,12 +140,15 @@ def test_clamped_relu_and_finetuning(data):
 
 @pytest.mark.parametrize("code,encoding", [("ttfs", "ttfs"), ("ttfs", "analog"),
                                            ("ttfs-dyn-thresh", "analog"),
+                                           ("ttfs-dyn-thresh", "ttfs"),
                                            ("ttfs-clamped", "ttfs")])
 def test_run_equals_stepping(data, code, encoding):
     xtr, x, _ = data
     net = ss.convert(zoo.load("digits-cnn"), xtr, code=code)
     rec = net.run(x[:16], 20, encoding=encoding, record=("spikes",))
     net.reset(16, record=("spikes",))
+    if encoding == "ttfs":
+        net.expect_input(x[:16])  # what run() knows: which input pixels will still spike
     for x_t in encode(x[:16], 20, encoding):
         net.step(x_t)
     stepped = net.recording
