@@ -48,6 +48,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from .zoo import train_epoch
+
 OPENML_ID = 42468
 OPENML_NAME = "hls4ml_lhc_jets_hlf"
 ENV_VAR = "SPIKESCOPE_JETS"
@@ -387,12 +389,7 @@ def train_jet_mlp(path: str | os.PathLike | None = None, *, epochs: int = 200,
     stopped = "max epochs"
     try:
         for epoch in bar:
-            model.train()
-            for idx in torch.randperm(len(xtr), generator=gen).split(batch_size):
-                opt.zero_grad()
-                loss = nn.functional.cross_entropy(model(xtr[idx]), ttr[idx])
-                loss.backward()
-                opt.step()
+            train_epoch(model, opt, xtr, ttr, batch_size, gen)
             val_loss, val_acc = _evaluate(model, data.x_val, data.y_val)
             history.append({"epoch": epoch, "val_loss": val_loss, "val_accuracy": val_acc})
             bar.set_postfix(val_loss=f"{val_loss:.4f}", val_acc=f"{val_acc:.3f}")

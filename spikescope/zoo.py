@@ -101,6 +101,19 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((model.eval()(x).argmax(1) == y).float().mean())
 
 
+def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
+                target: torch.Tensor, batch_size: int, gen: torch.Generator) -> float:
+    """One epoch of shuffled minibatch cross-entropy training (``target``: class indices or
+    class probabilities); returns the last batch's loss."""
+    model.train()
+    for idx in torch.randperm(len(x), generator=gen).split(batch_size):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x[idx]), target[idx])
+        loss.backward()
+        opt.step()
+    return loss.item()
+
+
 def train_ann(name: str, *, epochs: int = 60, seed: int = 0, lr: float = 3e-3,
               batch_size: int = 64, out_dir: Path | None = None,
               progress: bool = True) -> dict:
@@ -115,14 +128,9 @@ def train_ann(name: str, *, epochs: int = 60, seed: int = 0, lr: float = 3e-3,
     gen = torch.Generator().manual_seed(seed)
     bar = tqdm(range(epochs), desc=f"training {name}", disable=not progress)
     for _ in bar:
-        model.train()
-        for idx in torch.randperm(len(xtr), generator=gen).split(batch_size):
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(model(xtr[idx]), ytr[idx])
-            loss.backward()
-            opt.step()
+        loss = train_epoch(model, opt, xtr, ytr, batch_size, gen)
         sched.step()
-        bar.set_postfix(loss=loss.item())
+        bar.set_postfix(loss=loss)
     meta = {"name": name, "dataset": data, "test_accuracy": accuracy(model, xte, yte),
             "train_accuracy": accuracy(model, xtr, ytr), "epochs": epochs, "seed": seed,
             "lr": lr, "batch_size": batch_size, "torch": torch.__version__}

@@ -8,6 +8,16 @@ from spikescope import datasets, zoo
 torch.set_num_threads(2)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module of small-tensor tests (threads only add overhead and
+    oversubscribe the shared CPU); the previous count is restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def digits():
     """(x_train, y_train, x_test, y_test) of the built-in 8x8 digits."""

@@ -152,8 +152,7 @@ def test_early_decision_and_pareto_front_on_hand_case():
 
 # ----------------------------------------------------------------------------- digits-cnn
 @pytest.fixture(scope="module")
-def digits_cnn():
-    torch.set_num_threads(1)
+def digits_cnn(one_thread):
     model = zoo.load("digits-cnn")
     xtr, _ = datasets.load("digits", "train")
     x, y = datasets.load("digits", "test")

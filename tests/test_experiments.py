@@ -9,16 +9,11 @@ from spikescope.encoding import encode
 from spikescope.experiments import COLUMNS, error_vs_ops, plot_error_vs_ops
 from spikescope.recording import Recording
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors
+
 ENCODING = {"rate": "analog", "ttfs": "ttfs", "ttfs-dyn-thresh": "analog",
             "ttfs-clamped": "ttfs", "pattern": "pattern"}
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_every_code_is_registered():

@@ -7,13 +7,8 @@ import spikescope as ss
 from spikescope.encoding import encode
 from spikescope.pattern import PatternRecording
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def trunc(a: torch.Tensor, n: int) -> torch.Tensor:

@@ -9,6 +9,8 @@ from spikescope import datasets, zoo
 from spikescope.encoding import encode
 from spikescope.ttfs import ClampedReLU, finetune_clamped
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors
+
 TTFS_CODES = ("ttfs", "ttfs-dyn-thresh", "ttfs-clamped")
 
 
@@ -44,14 +46,6 @@ def test_ttfs_input_drives_first_layer_with_linear_psp():
     assert [int(t) for t in net.first_spike_times(rec)] == [4, 5]
     assert float(rec.layer_ops[3, 0]) == 1.0 and float(rec.layer_ops[:, 0].sum()) == 1.0
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one thread avoids oversubscribing the shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,30 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 OFFLINE_CSS = re.compile(r"https://cdn\.holoviz\.org/panel/[^/]+/dist/css/[\w-]+\.css")
 READOUT = re.compile(r"t = (\d+) ms of (\d+) ms · (\d+) spikes so far")
+WIDGET_VALUE = """(title) => {
+  for (const doc of Bokeh.documents)
+    for (const m of doc._all_models.values())
+      if (m.title === title && m.value !== undefined) return m.value;
+  return null;
+}"""
+
+
+def watch_errors(page, errors: list, prefix: str = "") -> None:
+    """Append the page's console errors, uncaught exceptions and failed loads to ``errors``.
+
+    Panel sometimes links loading.css/markdown.css of components updated from its thread pool
+    to cdn.holoviz.org (unreachable here): those loads are ignored; any other is an error.
+    """
+    page.on("console", lambda m: errors.append(f"{prefix}{m.text}") if m.type == "error"
+            and "Failed to load resource" not in m.text else None)
+    page.on("pageerror", lambda e: errors.append(f"{prefix}{e}"))
+    page.on("requestfailed", lambda r: None if OFFLINE_CSS.match(r.url)
+            else errors.append(f"{prefix}failed to load {r.url}"))
+
+
+def widget_value(page, title):
+    """The value of the Bokeh widget titled ``title`` in the page."""
+    return page.evaluate(WIDGET_VALUE, title)
 
 
 def _free_port() -> int:
@@ -63,13 +87,7 @@ def page(server):
             "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         pg = browser.new_page(viewport={"width": 1500, "height": 1100})
         pg.errors = []
-        pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error"
-              and "Failed to load resource" not in m.text else None)
-        pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-        # Panel sometimes links loading.css/markdown.css of components updated from its
-        # thread pool to cdn.holoviz.org (unreachable here); any other failed load is an error
-        pg.on("requestfailed", lambda r: None if OFFLINE_CSS.match(r.url)
-              else pg.errors.append(f"failed to load {r.url}"))
+        watch_errors(pg, pg.errors)
         pg.goto(server + "?eval_samples=60&speed=100", timeout=120_000)
         readout(pg)  # waits until the websocket delivered the session's models
         yield pg

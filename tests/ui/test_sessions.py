@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 import psutil
 import pytest
-from test_dashboard import OFFLINE_CSS, READOUT, server  # noqa: F401
+from test_dashboard import READOUT, server, watch_errors, widget_value  # noqa: F401
 
 pytestmark = pytest.mark.ui
 
@@ -18,14 +18,6 @@ N_SESSIONS = 20
 #: server memory allowed per extra session (MB): a session holds a converted network, its
 #: recording (bounded by widgets.session.MAX_*_CELLS) and the page's Bokeh models
 MB_PER_SESSION = 60
-
-WIDGET_VALUE = """(title) => {
-  for (const doc of Bokeh.documents)
-    for (const m of doc._all_models.values())
-      if (m.title === title && m.value !== undefined) return m.value;
-  return null;
-}"""
-
 
 def server_process(url) -> psutil.Process:
     port = str(urlparse(url).port)
@@ -59,11 +51,7 @@ def test_twenty_sessions_step_their_own_networks(server):  # noqa: F811
 
         def open_page(i):
             pg = ctx.new_page()
-            pg.on("pageerror", lambda e, i=i: errors.append(f"page {i}: {e}"))
-            pg.on("console", lambda m, i=i: errors.append(f"page {i}: {m.text}")
-                  if m.type == "error" and "Failed to load resource" not in m.text else None)
-            pg.on("requestfailed", lambda r, i=i: None if OFFLINE_CSS.match(r.url)
-                  else errors.append(f"page {i}: failed to load {r.url}"))
+            watch_errors(pg, errors, f"page {i}: ")
             pg.goto(f"{server}?model=digits-mlp&sample={i}&timesteps=50",
                     wait_until="commit", timeout=60_000)
             return pg
@@ -97,7 +85,7 @@ def test_twenty_sessions_step_their_own_networks(server):  # noqa: F811
         step_s = time.perf_counter() - t0
         cpu_s = sum(proc.cpu_times()[:2]) - cpu0
         rss1 = proc.memory_info().rss
-        samples = [pg.evaluate(WIDGET_VALUE, "Test sample") for pg in pages]
+        samples = [widget_value(pg, "Test sample") for pg in pages]
         browser.close()
 
     assert errors == [], errors[:5]

@@ -7,7 +7,14 @@ import re
 
 import pytest
 import torch
-from test_dashboard import ARTIFACTS, OFFLINE_CSS, readout, server, wait_for_readout  # noqa: F401
+from test_dashboard import (  # noqa: F401
+    ARTIFACTS,
+    readout,
+    server,
+    wait_for_readout,
+    watch_errors,
+    widget_value,
+)
 
 from spikescope import zoo
 
@@ -35,27 +42,10 @@ def browser():
 def open_page(browser, url):
     pg = browser.new_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
     pg.errors = []
-    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error"
-          and "Failed to load resource" not in m.text else None)
-    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-    pg.on("requestfailed", lambda r: None if OFFLINE_CSS.match(r.url)
-          else pg.errors.append(f"failed to load {r.url}"))
+    watch_errors(pg, pg.errors)
     pg.goto(url, timeout=120_000)
     readout(pg)
     return pg
-
-
-WIDGET_VALUE = """(title) => {
-  for (const doc of Bokeh.documents)
-    for (const m of doc._all_models.values())
-      if (m.title === title && m.value !== undefined) return m.value;
-  return null;
-}"""
-
-
-def widget_value(page, title):
-    """The value of the Bokeh widget titled ``title`` in the page."""
-    return page.evaluate(WIDGET_VALUE, title)
 
 
 def model_select(page):

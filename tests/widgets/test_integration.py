@@ -17,8 +17,7 @@ from widgets.upload import UploadView
 
 
 @pytest.fixture(scope="module")
-def dash():
-    torch.set_num_threads(1)
+def dash(one_thread):
     return Dashboard(Session(model="digits-mlp", timesteps=40))
 
 

@@ -11,8 +11,7 @@ from widgets.session import PERCENTILES, Session, percentile_value
 
 
 @pytest.fixture(scope="module")
-def session():
-    torch.set_num_threads(1)
+def session(one_thread):
     return Session(model="digits-mlp", timesteps=60)
 
 
