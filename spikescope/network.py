@@ -14,7 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import layerwise
 from .encoding import encode
+from .exact import exact_stages
 from .layers import Stage, fan_out, stage_activations
 from .neurons import NeuronParams, NeuronState, if_step, init_state
 from .recording import Recording
@@ -57,6 +59,8 @@ class SpikingNetwork:
         self.clamp_delay = int(clamp_delay)
         self.readout = readout
         self.dt_ms = float(dt_ms)
+        # what is simulated: weights of spike-fed layers on a dyadic grid (spikescope.exact)
+        self._synapses, self._grids = exact_stages(stages, params.threshold)
         self.input_fan_out = fan_out(stages[0])
         # fan-out of layer l's neurons = fan-in structure of layer l+1; the output has none
         self.fan_outs = [fan_out(s) for s in stages[1:]]
@@ -84,7 +88,7 @@ class SpikingNetwork:
 
     def to(self, device: torch.device | str) -> SpikingNetwork:
         """Move weights (and any state) to ``device``; returns self."""
-        for s in self.stages:
+        for s in self.stages + self._synapses[1:]:
             s.weight, s.bias = s.weight.to(device), s.bias.to(device)
         self.input_fan_out = self.input_fan_out.to(device)
         self.fan_outs = [f.to(device) for f in self.fan_outs]
@@ -200,7 +204,9 @@ class SpikingNetwork:
         return h.flatten(2).gather(2, idx.flatten(2)).view_as(idx).to(h.dtype)
 
     def _layer_current(self, l: int, h: torch.Tensor) -> torch.Tensor:
-        return self.stages[l].synapse(self._apply_pre(l, h))
+        """Layer l's input current from layer l-1's spikes (from the input for l = 0), with
+        the simulated weights (:mod:`spikescope.exact`)."""
+        return self._synapses[l].synapse(self._apply_pre(l, h))
 
     def _neuron_step(self, l: int, current: torch.Tensor) -> torch.Tensor:
         """Integrate ``current`` into layer l and return its spikes (hook for other codes)."""
@@ -278,11 +284,15 @@ class SpikingNetwork:
 
         encoding: "analog" (constant current), "poisson" (options max_rate_hz, seed) or
         "events" (x is already (T, B, ...) frames); codes may register more. Equivalent to
-        ``reset(B)`` followed by ``step(x_t)`` for every encoded step.
+        ``reset(B)`` followed by ``step(x_t)`` for every encoded step, bit for bit; small
+        runs take the faster layer-by-layer path (:mod:`spikescope.layerwise`).
         """
         x = self._check_input(x, time_major=(encoding == "events"))
         inputs = encode(x, timesteps, encoding, dt_ms=self.dt_ms, **encoding_options)
         B = inputs.shape[1]
+        if layerwise.applicable(self, int(timesteps), B):
+            return layerwise.run(self, inputs, constant=(encoding == "analog"), record=record,
+                                 neurons=neurons, progress=progress)
         self.reset(B, record=record, neurons=neurons)
         first = in_ops = None
         if encoding == "analog":  # the same input every step: its ops once
