@@ -72,6 +72,26 @@ class Stage:
                        pre=list(self.pre))
 
 
+def avg_pool(op: nn.AvgPool2d, x: torch.Tensor) -> torch.Tensor:
+    """``op(x)``; for non-overlapping windows as sums of strided slices, several times faster
+    than ``F.avg_pool2d`` on CPU (on spikes, whose window sums are exact, the same values)."""
+    kh, kw = _pair(op.kernel_size)
+    if _pair(op.stride or op.kernel_size) != (kh, kw) or _pair(op.padding) != (0, 0) \
+            or op.divisor_override or x.dim() != 4:
+        return op(x)
+    B, C, H, W = x.shape
+    x = x[:, :, : H - H % kh, : W - W % kw]
+    rows = x.reshape(B, C, H // kh, kh, W - W % kw)
+    acc = rows[:, :, :, 0]
+    for i in range(1, kh):
+        acc = acc + rows[:, :, :, i]
+    cols = acc.reshape(B, C, H // kh, W // kw, kw)
+    out = cols[..., 0]
+    for j in range(1, kw):
+        out = out + cols[..., j]
+    return out * (1.0 / (kh * kw))
+
+
 def _pair(v) -> tuple[int, int]:
     return tuple(v) if isinstance(v, (tuple, list)) else (int(v), int(v))
 

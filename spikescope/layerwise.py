@@ -3,8 +3,7 @@
 With zero-delay propagation in a feed-forward net, layer l's input over the whole run is
 known once layer l-1's spike train is: one product over all T*B rows gives every current of
 the layer, and only the membrane recursion is sequential. That recursion runs in one compiled
-loop (numba) over the layer's neurons and steps, with the float32 operations of
-:func:`spikescope.neurons.if_step` in the same order.
+loop over the layer's neurons and steps (:func:`spikescope.kernels.integrate`).
 
 The result equals stepping bit for bit: the currents are exact sums
 (:mod:`spikescope.exact`), so one product over T*B rows equals T products of B rows, and the
@@ -17,19 +16,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import numba
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .kernels import NO_TRACE, integrate
+from .layers import avg_pool
 from .neurons import NeuronState, if_step, init_state
 from .recording import Recording
 
-MAX_ELEMENTS = 2_000_000
-"""Largest T * B * (neurons of the widest layer) run layer by layer: beyond it the per-layer
-(T, B, N) tensors outgrow the caches and stepping (time-outer) is faster."""
+MAX_ELEMENTS = 6_000_000
+"""Largest T * B * (neurons of all layers) run layer by layer: beyond it the per-layer
+(T, B, N) tensors outgrow the caches and stepping (time-outer) is faster (measured on digits-cnn
+and an MLP 784-512-512-10, benchmarks/README.md)."""
 
 
 def applicable(net, timesteps: int, batch: int) -> bool:
@@ -37,12 +37,12 @@ def applicable(net, timesteps: int, batch: int) -> bool:
     from .network import SpikingNetwork
 
     cls = type(net)
-    if any(getattr(cls, m) is not getattr(SpikingNetwork, m)
+    if not net.fused_kernels or any(getattr(cls, m) is not getattr(SpikingNetwork, m)
            for m in ("_step", "_neuron_step", "_layer_current", "_apply_pre")):
         return False
     if net.params.graded or any(g is None for g in net._grids[1:]):
         return False
-    return timesteps * batch * max(net.n_neurons) <= MAX_ELEMENTS
+    return timesteps * batch * sum(net.n_neurons) <= MAX_ELEMENTS
 
 
 def _apply_pre(net, l: int, h: torch.Tensor) -> torch.Tensor:
@@ -56,73 +56,49 @@ def _apply_pre(net, l: int, h: torch.Tensor) -> torch.Tensor:
             _, idx = F.max_pool2d(counts.flatten(0, 1), op.kernel_size, op.stride, op.padding,
                                   return_indices=True)
             h = h.flatten(0, 1).flatten(2).gather(2, idx.flatten(2)).view_as(idx)
+        elif isinstance(op, nn.AvgPool2d):
+            h = avg_pool(op, h.flatten(0, 1))
         else:
             h = op(h.flatten(0, 1))
         h = h.unflatten(0, (T, B))
     return h
 
 
-@numba.njit(cache=True, nogil=True)
-def _recursion(current, v, refrac, spikes, trace, thr, leak, zero_reset, refractory, clamp,
-               integrate_only):  # pragma: no cover - compiled; equality tests cover it
-    """if_step over all steps: current (T, K) float32 -> spikes, trace (T, K); v, refrac (K,)
-    hold the state and end as the final state. Same float32 operations, same order."""
-    T, K = current.shape
-    zero = np.float32(0.0)  # every value float32: numba would widen a float64 literal
-    for t in range(clamp, T):
-        for k in range(K):
-            x = v[k]
-            if leak != 1.0 and not integrate_only:
-                x = x * leak
-            active = refrac[k] <= 0
-            if active:
-                x = x + current[t, k]
-            if integrate_only:
-                v[k] = x
-                continue
-            s = x >= thr and active
-            if s:
-                x = zero if zero_reset else x - thr
-                spikes[t, k] = 1.0
-            v[k] = x
-            if refractory:
-                r = refrac[k] - 1
-                refrac[k] = refractory if s else max(r, 0)
-        trace[t] = v
-    return None
-
-
-def _layer(net, l: int, current: torch.Tensor):
-    """Spikes, membrane (T, B, ...) and final state of layer l driven by ``current``."""
+def _layer(net, l: int, current: torch.Tensor, T: int, trace: bool):
+    """Layer l driven by ``current`` (T or 1, B, ...): spikes (T, B, ...), membrane trace
+    (T, B, N) or None, counts (B, N), stats (T, B, 2) and the final neuron state."""
     p = net.params
-    T, shape = current.shape[0], current.shape[1:]
+    shape = current.shape[1:]
+    B, N = shape[0], net.n_neurons[l]
     clamp = min(net.clamp_delay * l, T)
     integrate_only = l == len(net.stages) - 1 and net.readout == "membrane"
     state = init_state(tuple(shape), p, device=current.device)
     if current.device.type != "cpu":
-        return _stepped(p, current, state, clamp, integrate_only)
-    spikes, trace = torch.zeros(current.shape), torch.zeros(current.shape)
-    refrac = state.refrac if state.refrac is not None else torch.zeros(shape, dtype=torch.int32)
-    f32 = np.float32
-    _recursion(current.reshape(T, -1).contiguous().numpy(), state.v.view(-1).numpy(),
-               refrac.view(-1).numpy(), spikes.view(T, -1).numpy(), trace.view(T, -1).numpy(),
-               f32(p.threshold), f32(p.leak), p.reset == "zero", int(p.refractory), clamp,
-               integrate_only)
-    return spikes, trace, state
+        return _stepped(net, l, current.expand(T, *shape), state, clamp, integrate_only, trace)
+    spikes = torch.empty((T, *shape))
+    v_trace = torch.empty((T, B, N)) if trace else None
+    counts, stats = torch.zeros(B, N), torch.zeros(T, B, 2)
+    integrate(current.reshape(len(current), -1).contiguous(), state, p, spikes.view(T, -1),
+              NO_TRACE if v_trace is None else v_trace.view(T, -1), counts.view(-1), stats,
+              net._fan_int[l], clamp, integrate_only)
+    return spikes, v_trace, counts, stats, state
 
 
-def _stepped(params, current: torch.Tensor, state: NeuronState, clamp: int,
-             integrate_only: bool):
-    """The recursion with torch operations, step by step (devices other than the CPU)."""
+def _stepped(net, l: int, current: torch.Tensor, state: NeuronState, clamp: int,
+             integrate_only: bool, trace: bool):
+    """The same with torch operations, step by step (devices other than the CPU)."""
+    T, B = current.shape[:2]
     spikes = torch.zeros(current.shape, device=current.device)
-    trace = torch.zeros(current.shape, device=current.device)
-    for t in range(clamp, current.shape[0]):
+    v_trace = torch.zeros(T, B, net.n_neurons[l], device=current.device)
+    for t in range(clamp, T):
         if integrate_only:
             state.v.add_(current[t])
         else:
-            spikes[t] = if_step(state, current[t], params)[0]
-        trace[t] = state.v
-    return spikes, trace, state
+            spikes[t] = if_step(state, current[t], net.params)[0]
+        v_trace[t] = state.v.reshape(B, -1)
+    flat = spikes.reshape(T, B, -1)
+    return (spikes, (v_trace if trace else None), flat.sum(0), flat @ net._count_ops[l],
+            state)
 
 
 @torch.no_grad()
@@ -135,15 +111,12 @@ def run(net, inputs: torch.Tensor, *, constant: bool, record: Sequence[str],
     """
     T, B = inputs.shape[:2]
     net.reset(B, record=record, neurons=neurons)
-    has_pool0 = any(isinstance(op, nn.MaxPool2d) for op in net.stages[0].pre)
     if constant:
         in_ops = net.input_ops(inputs[0]).expand(T)
     else:
-        flat = torch.ceil(inputs.abs()).reshape(T, B, -1)
-        in_ops = (flat @ net.input_fan_out).mean(1)
-    if constant and not has_pool0:
-        current = net._layer_current(0, inputs[0])
-        current = current.expand(T, *current.shape)
+        in_ops = (torch.ceil(inputs.abs()).reshape(T, B, -1) @ net.input_fan_out).mean(1)
+    if constant and not any(isinstance(op, nn.MaxPool2d) for op in net.stages[0].pre):
+        current = net._layer_current(0, inputs[0]).unsqueeze(0)  # (1, B, ...): every step
     else:
         current = torch.stack([net._layer_current(0, inputs[t]) for t in range(T)])
     stats, last, spikes = [], len(net.stages) - 1, inputs
@@ -152,18 +125,17 @@ def run(net, inputs: torch.Tensor, *, constant: bool, record: Sequence[str],
         if l:
             h = _apply_pre(net, l, spikes)
             current = net._synapses[l].synapse(h.flatten(0, 1)).unflatten(0, (T, B))
-        spikes, v, net._state[l] = _layer(net, l, current)
-        flat = spikes.reshape(T, B, -1)
-        counts = flat.sum(0) if l != last else flat.cumsum(0)
-        net._counts[l] = counts if l != last else counts[-1].clone()
-        stats.append(flat @ net._count_ops[l])
+        record_v = l == last or (net._mem_idx is not None and len(net._mem_idx[l]) > 0)
+        spikes, v, net._counts[l], layer_stats, net._state[l] = _layer(net, l, current, T,
+                                                                     record_v)
+        stats.append(layer_stats)
         if "spikes" in net._record:
-            net._trains[l] = list((flat > 0).unbind(0))
+            net._trains[l] = list((spikes.reshape(T, B, -1) > 0).unbind(0))
         if net._mem_idx is not None and len(net._mem_idx[l]):
-            net._mem[l] = list(v.reshape(T, B, -1)[..., net._mem_idx[l]].unbind(0))
+            net._mem[l] = list(v[..., net._mem_idx[l]].unbind(0))
         if l == last:
-            net._out_counts = list(counts.unbind(0))
-            net._out_v = list(v.reshape(T, B, -1).unbind(0))
+            net._out_counts = list(spikes.reshape(T, B, -1).cumsum(0).unbind(0))
+            net._out_v = list(v.unbind(0))
     net._layer_stats = list(torch.stack(stats, 2).unbind(0))
     net._input_ops = list(in_ops.unbind(0))
     net._t = T
