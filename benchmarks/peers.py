@@ -9,7 +9,8 @@ subtraction, analog input (constant current), zero-delay propagation, T = 100.
 1. Agreement: output spike counts of every peer vs spikescope on the same inputs.
 2. Speed: median wall time over interleaved repeats at each batch size, with the dense
    products of the same shapes in the same run: per-step products (T products per layer) and
-   one product over all T*B rows per layer (the floor for any simulator of this network).
+   one product over all T*B rows per layer (the floor for any simulator of this network);
+   products only, without the pooling between them.
 
 Peers are optional: one that does not import is skipped with a note. Install them without
 letting pip resolve their torchvision dependency (see benchmarks/requirements-peers.txt).
@@ -19,30 +20,20 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
 
 import torch
+from core_speed import T, gemm_floors, interleaved, models
 from torch import nn
 
-import spikescope as ss
-from spikescope import datasets, zoo
 from spikescope.network import SpikingNetwork
 from spikescope.neurons import NeuronParams
 
-T = 100
-
-
-def mlp_784() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512),
-                         nn.ReLU(), nn.Linear(512, 10)).eval()
-
 
 def torch_layers(net: SpikingNetwork) -> list[nn.Sequential]:
-    """Per spiking layer: its pre ops and synapse as plain torch modules (normalized weights)."""
+    """Per spiking layer: its pre ops and synapse as plain torch modules, with the weights
+    spikescope simulates (normalized; spike-fed layers on their exact-sum grid)."""
     out = []
-    for s in net.stages:
+    for s in net.simulated_stages:
         if s.kind == "linear":
             syn = nn.Linear(s.weight.shape[1], s.weight.shape[0])
         else:
@@ -132,30 +123,6 @@ def load_peers(layers) -> dict:
     return runs
 
 
-# ------------------------------------------------------------------ floors
-def gemm_floors(net: SpikingNetwork, layers, x: torch.Tensor):
-    """Per-step products and one product over T*B rows per layer, on spike-like inputs."""
-    ins = []
-    h = x
-    for s in net.stages:
-        ins.append(h)
-        h = (s.ann_forward(h) > 0.5).float()
-    B = len(x)
-
-    def per_step():
-        for _ in range(T):
-            for f, z in zip(layers, ins):
-                f(z)
-
-    big = [z.unsqueeze(0).expand(T, *z.shape).reshape(T * B, *z.shape[1:]).contiguous()
-           for z in ins]
-
-    def all_t():
-        for f, z in zip(layers, big):
-            f(z)
-    return per_step, all_t
-
-
 # ------------------------------------------------------------------ main
 def agreement(label, net, layers, x) -> list[str]:
     ref = net.run(x, T, record=()).output_counts[-1].float()
@@ -176,19 +143,11 @@ def agreement(label, net, layers, x) -> list[str]:
 def timing(label, net, layers, x, repeats) -> list[dict]:
     fns = {"spikescope run()": lambda: net.run(x, T, record=())}
     fns.update({k: (lambda r=r: r(x)) for k, r in load_peers(layers).items()})
-    per_step, all_t = gemm_floors(net, layers, x)
+    per_step, all_t = gemm_floors(net, x)
     fns["floor: per-step GEMMs"] = per_step
     fns["floor: one GEMM over T*B rows"] = all_t
-    times = {k: [] for k in fns}
     with torch.no_grad():
-        for f in fns.values():
-            f()  # warm up
-        for _ in range(repeats):
-            for k, f in fns.items():
-                t0 = time.perf_counter()
-                f()
-                times[k].append(time.perf_counter() - t0)
-    med = {k: 1e3 * statistics.median(v) for k, v in times.items()}
+        med = interleaved(fns, repeats)
     return [{"model": label, "batch": len(x), "impl": k, "ms": v,
              "vs_spikescope": v / med["spikescope run()"],
              "vs_all_t": v / med["floor: one GEMM over T*B rows"]} for k, v in med.items()]
@@ -201,23 +160,19 @@ def main() -> None:
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 256])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    xtr, _ = datasets.load("digits", "train")
-    cnn = ss.convert(zoo.load("digits-cnn"), xtr[:500])
-    mlp_x = torch.rand(512, 1, 28, 28, generator=torch.Generator().manual_seed(1))
-    mlp = ss.convert(mlp_784(), mlp_x[:256])
-    models = [("digits-cnn", cnn, xtr), ("mlp-784-512-512-10", mlp, mlp_x)]
+    nets = models()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}, T={T}, median of {args.repeats}")
     print("\nAgreement of output spike counts with spikescope (batch 64; Norse vs spikescope "
           "with reset to zero, since Norse's IAF cell resets to zero):")
     print("| model | peer | equal counts | max abs diff |")
     print("|---|---|---|---|")
-    for label, net, x in models:
+    for label, net, x in nets:
         for line in agreement(label, net, torch_layers(net), x[:64]):
             print(line)
     rows = []
     for batch in args.batches:
-        for label, net, x in models:
+        for label, net, x in nets:
             rows += timing(label, net, torch_layers(net), x[:batch], args.repeats)
     print("\n| model | batch | implementation | median (ms) | / spikescope | / all-T GEMM |")
     print("|---|---|---|---|---|---|")

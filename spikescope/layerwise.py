@@ -130,13 +130,13 @@ def run(net, inputs: torch.Tensor, *, constant: bool, record: Sequence[str],
                                                                      record_v)
         stats.append(layer_stats)
         if "spikes" in net._record:
-            net._trains[l] = list((spikes.reshape(T, B, -1) > 0).unbind(0))
+            net._trains[l] = [spikes.reshape(T, B, -1) > 0]
         if net._mem_idx is not None and len(net._mem_idx[l]):
-            net._mem[l] = list(v[..., net._mem_idx[l]].unbind(0))
+            net._mem[l] = [v[..., net._mem_idx[l]]]
         if l == last:
-            net._out_counts = list(spikes.reshape(T, B, -1).cumsum(0).unbind(0))
-            net._out_v = list(v.unbind(0))
-    net._layer_stats = list(torch.stack(stats, 2).unbind(0))
-    net._input_ops = list(in_ops.unbind(0))
+            net._out_counts = [spikes.reshape(T, B, -1).cumsum(0)]
+            net._out_v = [v]
+    net._layer_stats = [torch.stack(stats, 2)]
+    net._input_ops = [in_ops]
     net._t = T
     return net.recording

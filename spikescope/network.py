@@ -72,8 +72,14 @@ class SpikingNetwork:
         # fan-out of layer l's neurons = fan-in structure of layer l+1; the output has none
         self.fan_outs = [fan_out(s) for s in stages[1:]]
         self.fan_outs.append(torch.zeros(stages[-1].n_neurons))
+        self._count_helpers()
         self._state: list[NeuronState] = []
         self._t = 0
+
+    def _count_helpers(self) -> None:
+        # [ones, fan-out] per layer: one product gives spikes and synaptic ops per sample
+        self._count_ops = [torch.stack([torch.ones_like(f), f], 1) for f in self.fan_outs]
+        self._fan_int = [f.cpu().numpy().astype(np.int64) for f in self.fan_outs]
 
     # ----------------------------------------------------------------- description
     @property
@@ -105,6 +111,7 @@ class SpikingNetwork:
             s.weight, s.bias = s.weight.to(device), s.bias.to(device)
         self.input_fan_out = self.input_fan_out.to(device)
         self.fan_outs = [f.to(device) for f in self.fan_outs]
+        self._count_helpers()
         self._state = []
         return self
 
@@ -175,15 +182,13 @@ class SpikingNetwork:
                         raise ValueError(f"neuron index out of range for layer {l} "
                                          f"({self.layer_names[l]}, {n} neurons)")
                 self._mem_idx.append(idx)
+        # recorded so far, as chunks of steps (T_i, ...): one per step(), one per layerwise run
         self._trains: list[list[torch.Tensor]] = [[] for _ in self.stages]
         self._mem: list[list[torch.Tensor]] = [[] for _ in self.stages]
         self._out_counts: list[torch.Tensor] = []
         self._out_v: list[torch.Tensor] = []
         self._layer_stats: list[torch.Tensor] = []
         self._input_ops: list[torch.Tensor] = []
-        # [ones, fan-out] per layer: one product gives spikes and synaptic ops per sample
-        self._count_ops = [torch.stack([torch.ones_like(f), f], 1) for f in self.fan_outs]
-        self._fan_int = [f.cpu().numpy().astype(np.int64) for f in self.fan_outs]
         # compiled kernels where they apply (CPU, this class's neuron update, binary spikes)
         # and pay (below FUSED_MIN_NEURONS per step, a few tensor ops cost less than a call)
         fused = (self.fused_kernels and dev.type == "cpu" and not self.params.graded
@@ -260,7 +265,7 @@ class SpikingNetwork:
     def _step(self, x_t: torch.Tensor, first_current: torch.Tensor | None = None,
               input_ops: torch.Tensor | None = None) -> torch.Tensor:
         B = self._batch
-        self._input_ops.append(self.input_ops(x_t) if input_ops is None else input_ops)
+        self._input_ops.append((self.input_ops(x_t) if input_ops is None else input_ops)[None])
         h = x_t
         stats = []
         last = len(self.stages) - 1
@@ -277,13 +282,13 @@ class SpikingNetwork:
                 layer_stats = flat @ self._count_ops[l]
             stats.append(layer_stats)
             if "spikes" in self._record:
-                self._trains[l].append(flat > 0)
+                self._trains[l].append((flat > 0)[None])
             if self._mem_idx is not None and len(self._mem_idx[l]):
-                self._mem[l].append(self._state[l].v.reshape(B, -1)[:, self._mem_idx[l]].clone())
+                self._mem[l].append(self._state[l].v.reshape(1, B, -1)[..., self._mem_idx[l]])
             if l == last:
-                self._out_counts.append(self._counts[l].clone())
-                self._out_v.append(self._state[l].v.reshape(B, -1).clone())
-        self._layer_stats.append(torch.stack(stats, 1))  # (B, L, 2)
+                self._out_counts.append(self._counts[l].clone()[None])
+                self._out_v.append(self._state[l].v.reshape(1, B, -1).clone())
+        self._layer_stats.append(torch.stack(stats, 1)[None])  # (1, B, L, 2)
         self._t += 1
         return h.reshape(B, -1)
 
@@ -292,21 +297,20 @@ class SpikingNetwork:
         """The recording of the run since the last :meth:`reset`."""
         if not self._state or self._t == 0:
             raise RuntimeError("nothing recorded yet: call reset() and step() or run()")
-        stats = torch.stack(self._layer_stats)  # (T, B, L, 2)
-        layer_ops = torch.cat([torch.stack(self._input_ops)[:, None],
-                               stats[..., 1].mean(1)], 1)
+        stats = torch.cat(self._layer_stats)  # (T, B, L, 2)
+        layer_ops = torch.cat([torch.cat(self._input_ops)[:, None], stats[..., 1].mean(1)], 1)
         mem = None
         if self._mem_idx is not None:
-            mem = [torch.stack(m) if m else
+            mem = [torch.cat(m) if m else
                    torch.zeros(self._t, self._batch, 0, device=self.device) for m in self._mem]
         return Recording(
             layer_names=self.layer_names,
             spike_counts=[c.round().to(torch.int32) for c in self._counts],
-            output_counts=torch.stack(self._out_counts).round().to(torch.int32),
-            output_potential=torch.stack(self._out_v),
+            output_counts=torch.cat(self._out_counts).round().to(torch.int32),
+            output_potential=torch.cat(self._out_v),
             layer_spikes=stats[..., 0].round().to(torch.int32),
             layer_ops=layer_ops,
-            spike_trains=[torch.stack(t) for t in self._trains] if "spikes" in self._record
+            spike_trains=[torch.cat(t) for t in self._trains] if "spikes" in self._record
             else None,
             membrane=mem,
             membrane_neurons=self._mem_idx,
