@@ -7,9 +7,9 @@ the additions, on the batch size, on the BLAS kernel or on the number of threads
 A layer fed by spikes (0/1, or k/2^q after a 2^q-input average pool) gets weights on the grid
 2^-(23 - e - q) and bias on 2^-(23 - e), where 2^e bounds every partial sum (and the
 threshold): every partial sum is then a multiple of 2^-(23 - e) below 2^e, 23 of float32's 24
-bits with one to spare. The rounding moves a weight by at most 2^-(24 - e - q), about 2^-22 of
-the layer's largest possible input (float32 itself resolves 2^-24 of a value), far below a rate
-code's resolution of 1/T. The gain: the currents of all T steps from one product over T*B rows
+bits with one to spare. The rounding moves a weight by at most 2^-(24 - e - q), i.e. 2^-23 of
+the layer's largest possible input current (2^-21 after a 2x2 average pool; float32 itself
+resolves 2^-24 of a value), far below a rate code's resolution of 1/T. The gain: the currents of all T steps from one product over T*B rows
 equal those of T products, so :mod:`spikescope.layerwise` can batch a run over time and still
 equal :meth:`SpikingNetwork.step` bit for bit; and batch 1 equals batch 256. The input layer
 keeps its weights: analog input is not on a grid, and its current is computed the same way
