@@ -126,8 +126,13 @@ def load_peers(layers) -> dict:
 # ------------------------------------------------------------------ main
 def agreement(label, net, layers, x) -> list[str]:
     ref = net.run(x, T, record=()).output_counts[-1].float()
-    zero = SpikingNetwork(net.stages, net.lambdas, NeuronParams(reset="zero"),
+    # Norse's IAF cell resets to zero and fires on V > threshold (strictly); the next float32
+    # above 1 as threshold makes spikescope's V >= threshold the same test
+    strict = float(torch.nextafter(torch.tensor(1.0), torch.tensor(2.0)))
+    zero = SpikingNetwork(net.stages, net.lambdas, NeuronParams(reset="zero", threshold=strict),
                           input_shape=net.input_shape)
+    assert all(torch.equal(a.weight, b.weight)
+               for a, b in zip(zero.simulated_stages, net.simulated_stages))
     ref_zero = zero.run(x, T, record=()).output_counts[-1].float()
     lines = []
     with torch.no_grad():
@@ -164,7 +169,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}, T={T}, median of {args.repeats}")
     print("\nAgreement of output spike counts with spikescope (batch 64; Norse vs spikescope "
-          "with reset to zero, since Norse's IAF cell resets to zero):")
+          "with reset to zero and a strict threshold test, as Norse's IAF cell has them):")
     print("| model | peer | equal counts | max abs diff |")
     print("|---|---|---|---|")
     for label, net, x in nets:
