@@ -9,9 +9,10 @@ A layer fed by spikes (0/1, or k/2^q after a 2^q-input average pool) gets weight
 threshold): every partial sum is then a multiple of 2^-(23 - e) below 2^e, 23 of float32's 24
 bits with one to spare. The rounding moves a weight by at most 2^-(24 - e - q), i.e. 2^-23 of
 the layer's largest possible input current (2^-21 after a 2x2 average pool; float32 itself
-resolves 2^-24 of a value), far below a rate code's resolution of 1/T. The gain: the currents of all T steps from one product over T*B rows
-equal those of T products, so :mod:`spikescope.layerwise` can batch a run over time and still
-equal :meth:`SpikingNetwork.step` bit for bit; and batch 1 equals batch 256. The input layer
+resolves 2^-24 of a value), far below a rate code's resolution of 1/T. The gain: the currents
+of all T steps from one product over T*B rows equal those of T products, so
+:mod:`spikescope.layerwise` can batch a run over time and still equal
+:meth:`SpikingNetwork.step` bit for bit; and batch 1 equals batch 256. The input layer
 keeps its weights: analog input is not on a grid, and its current is computed the same way
 (one product of the same shape per step, or once for a constant input) on either path.
 """

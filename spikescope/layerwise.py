@@ -9,7 +9,8 @@ The result equals stepping bit for bit: the currents are exact sums
 (:mod:`spikescope.exact`), so one product over T*B rows equals T products of B rows, and the
 recursion is the same IEEE float32 arithmetic. Where that cannot hold (graded spikes or an
 average pool that takes spikes off the grid, network classes with their own neuron update)
-``run`` steps instead.
+``run`` steps instead; also off the CPU (untested there: GPU convolutions may round inputs
+to TF32, which the exact-sum grid does not cover).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .kernels import NO_TRACE, integrate
 from .layers import avg_pool
-from .neurons import NeuronState, if_step, init_state
+from .neurons import init_state
 from .recording import Recording
 
 MAX_ELEMENTS = 6_000_000
@@ -37,8 +38,9 @@ def applicable(net, timesteps: int, batch: int) -> bool:
     from .network import SpikingNetwork
 
     cls = type(net)
-    if not net.fused_kernels or any(getattr(cls, m) is not getattr(SpikingNetwork, m)
-           for m in ("_step", "_neuron_step", "_layer_current", "_apply_pre")):
+    if not net.fused_kernels or net.device.type != "cpu" or any(
+            getattr(cls, m) is not getattr(SpikingNetwork, m)
+            for m in ("_step", "_neuron_step", "_layer_current", "_apply_pre")):
         return False
     if net.params.graded or any(g is None for g in net._grids[1:]):
         return False
@@ -72,9 +74,7 @@ def _layer(net, l: int, current: torch.Tensor, T: int, trace: bool):
     B, N = shape[0], net.n_neurons[l]
     clamp = min(net.clamp_delay * l, T)
     integrate_only = l == len(net.stages) - 1 and net.readout == "membrane"
-    state = init_state(tuple(shape), p, device=current.device)
-    if current.device.type != "cpu":
-        return _stepped(net, l, current.expand(T, *shape), state, clamp, integrate_only, trace)
+    state = init_state(tuple(shape), p)
     spikes = torch.empty((T, *shape))
     v_trace = torch.empty((T, B, N)) if trace else None
     counts, stats = torch.zeros(B, N), torch.zeros(T, B, 2)
@@ -82,23 +82,6 @@ def _layer(net, l: int, current: torch.Tensor, T: int, trace: bool):
               NO_TRACE if v_trace is None else v_trace.view(T, -1), counts.view(-1), stats,
               net._fan_int[l], clamp, integrate_only)
     return spikes, v_trace, counts, stats, state
-
-
-def _stepped(net, l: int, current: torch.Tensor, state: NeuronState, clamp: int,
-             integrate_only: bool, trace: bool):
-    """The same with torch operations, step by step (devices other than the CPU)."""
-    T, B = current.shape[:2]
-    spikes = torch.zeros(current.shape, device=current.device)
-    v_trace = torch.zeros(T, B, net.n_neurons[l], device=current.device)
-    for t in range(clamp, T):
-        if integrate_only:
-            state.v.add_(current[t])
-        else:
-            spikes[t] = if_step(state, current[t], net.params)[0]
-        v_trace[t] = state.v.reshape(B, -1)
-    flat = spikes.reshape(T, B, -1)
-    return (spikes, (v_trace if trace else None), flat.sum(0), flat @ net._count_ops[l],
-            state)
 
 
 @torch.no_grad()
