@@ -27,7 +27,7 @@ from .layers import avg_pool
 from .neurons import init_state
 from .recording import Recording
 
-MAX_ELEMENTS = 6_000_000
+MAX_ELEMENTS = 12_000_000
 """Largest T * B * (neurons of all layers) run layer by layer: beyond it the per-layer
 (T, B, N) tensors outgrow the caches and stepping (time-outer) is faster (measured on digits-cnn
 and an MLP 784-512-512-10, benchmarks/README.md)."""

@@ -139,9 +139,10 @@ def test_run_then_step_continues_like_stepping(digits, digits_cnn):
     assert_same(net.recording, ref)
 
 
-def test_batch_size_does_not_change_any_sample(digits, digits_cnn):
+def test_batch_size_does_not_change_any_sample(monkeypatch, digits, digits_cnn):
     """Exact sums: a sample's spikes do not depend on which batch it ran in, on either path."""
     net = ss.convert(digits_cnn, digits[0][:200])
+    monkeypatch.setattr(layerwise, "MAX_ELEMENTS", T * 8 * sum(net.n_neurons))
     x = digits[0][:60]
     assert layerwise.applicable(net, T, 8) and not layerwise.applicable(net, T, 60)
     layered = net.run(x[:8], T, record=("spikes",))
