@@ -5,10 +5,10 @@ A float32 sum is exact when every partial sum is a multiple of some 2^-g and sma
 the additions, on the batch size, on the BLAS kernel or on the number of threads.
 
 A layer fed by spikes (0/1, or k/2^q after a 2^q-input average pool) gets weights on the grid
-2^-(23 - e - q) and bias on 2^-(23 - e), where 2^e bounds every partial sum (and the
-threshold): every partial sum is then a multiple of 2^-(23 - e) below 2^e, 23 of float32's 24
-bits with one to spare. The rounding moves a weight by at most 2^-(24 - e - q), i.e. 2^-23 of
-the layer's largest possible input current (2^-21 after a 2x2 average pool; float32 itself
+2^-(23 - e - q) and bias on 2^-(23 - e), where 2^e bounds every partial sum: every partial
+sum is then a multiple of 2^-(23 - e) below 2^e, 23 of float32's 24 bits with one to spare.
+The rounding moves a weight by at most 2^-(24 - e - q), i.e. 2^-23 of the layer's largest
+possible input current (2^-21 after a 2x2 average pool; float32 itself
 resolves 2^-24 of a value), far below a rate code's resolution of 1/T. The gain: the currents
 of all T steps from one product over T*B rows equal those of T products, so
 :mod:`spikescope.layerwise` can batch a run over time and still equal
@@ -70,11 +70,10 @@ def drive_bound(stage: Stage, *, nonnegative: bool = False) -> float:
     return float((s + stage.bias.detach().abs()).max())
 
 
-def exact_stages(stages: list[Stage], threshold: float) -> tuple[list[Stage], list[int | None]]:
+def exact_stages(stages: list[Stage]) -> tuple[list[Stage], list[int | None]]:
     """The stages as simulated, and the grid exponent g of each layer's currents (multiples of
     2^-g): stage 0 is kept as it is (None: no grid); a later stage whose input is on a dyadic
     grid gets weights and bias rounded onto it; None where its input is not (no exact sums)."""
-    thr = float(torch.tensor(threshold, dtype=torch.float32))
     out, grids = [stages[0]], [None]
     for s in stages[1:]:
         q = input_bits(s)
@@ -82,7 +81,7 @@ def exact_stages(stages: list[Stage], threshold: float) -> tuple[list[Stage], li
             out.append(s)
             grids.append(None)
             continue
-        g = grid_exponent(max(drive_bound(s, nonnegative=True), thr))
+        g = grid_exponent(drive_bound(s, nonnegative=True))
         out.append(replace(s, weight=snap(s.weight, g - q), bias=snap(s.bias, g),
                            pre=list(s.pre)))
         grids.append(g)

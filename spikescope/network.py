@@ -66,8 +66,6 @@ class SpikingNetwork:
         self.clamp_delay = int(clamp_delay)
         self.readout = readout
         self.dt_ms = float(dt_ms)
-        # what is simulated: weights of spike-fed layers on a dyadic grid (spikescope.exact)
-        self._synapses, self._grids = exact_stages(stages, params.threshold)
         self.input_fan_out = fan_out(stages[0])
         # fan-out of layer l's neurons = fan-in structure of layer l+1; the output has none
         self.fan_outs = [fan_out(s) for s in stages[1:]]
@@ -82,6 +80,17 @@ class SpikingNetwork:
         self._fan_int = [f.cpu().numpy().astype(np.int64) for f in self.fan_outs]
 
     # ----------------------------------------------------------------- description
+    @property
+    def stages(self) -> list[Stage]:
+        """The spiking layers with the normalized ANN weights; setting them also sets what is
+        simulated, :attr:`simulated_stages`."""
+        return self._stages
+
+    @stages.setter
+    def stages(self, stages: list[Stage]) -> None:
+        self._stages = stages
+        self._synapses, self._grids = exact_stages(stages)
+
     @property
     def layer_names(self) -> list[str]:
         return [s.name for s in self.stages]

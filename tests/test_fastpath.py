@@ -236,3 +236,15 @@ def test_threshold_is_inclusive_on_every_path(monkeypatch, path, reset):
         rec, _ = reference(net, repeat(x))
     assert rec.spike_counts[0].tolist() == [[10, 20]]
     assert rec.spike_counts[1].tolist() == [[5, 10]]
+
+
+def test_setting_stages_sets_what_is_simulated(digits, digits_cnn):
+    """Replacing ``stages`` (as energy.quantize_weights does on a copy) rebuilds the simulated
+    weights: the quantized network runs its quantized weights."""
+    net = ss.convert(digits_cnn, digits[0][:200])
+    qnet, _ = ss.energy.quantize_weights(net, weight_bits=3)
+    for q, s in zip(qnet.simulated_stages[1:], qnet.stages[1:]):
+        assert (q.weight - s.weight).abs().max() < 1e-5
+    assert not torch.equal(qnet.simulated_stages[1].weight, net.simulated_stages[1].weight)
+    x = digits[0][:20]
+    assert not torch.equal(qnet.run(x, T).output_counts, net.run(x, T).output_counts)
