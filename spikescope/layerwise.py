@@ -15,6 +15,7 @@ to TF32, which the exact-sum grid does not cover).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -35,16 +36,20 @@ and an MLP 784-512-512-10, benchmarks/README.md)."""
 
 def applicable(net, timesteps: int, batch: int) -> bool:
     """Whether ``net.run`` may take the layer-by-layer path (same result, faster)."""
-    from .network import SpikingNetwork
-
-    cls = type(net)
-    if not net.fused_kernels or net.device.type != "cpu" or any(
-            getattr(cls, m) is not getattr(SpikingNetwork, m)
-            for m in ("_step", "_neuron_step", "_layer_current", "_apply_pre")):
+    if not (net.fused_kernels and _plain_update(type(net)) and net.device.type == "cpu"):
         return False
     if net.params.graded or any(g is None for g in net._grids[1:]):
         return False
-    return timesteps * batch * sum(net.n_neurons) <= MAX_ELEMENTS
+    return timesteps * batch * sum(net._n_neurons) <= MAX_ELEMENTS
+
+
+@functools.cache
+def _plain_update(cls: type) -> bool:
+    """``cls`` steps like SpikingNetwork (no subclass hooks into the update or the currents)."""
+    from .network import SpikingNetwork
+
+    return all(getattr(cls, m) is getattr(SpikingNetwork, m)
+               for m in ("_step", "_neuron_step", "_layer_current", "_apply_pre"))
 
 
 def _apply_pre(net, l: int, h: torch.Tensor) -> torch.Tensor:
@@ -71,7 +76,7 @@ def _layer(net, l: int, current: torch.Tensor, T: int, trace: bool):
     (T, B, N) or None, counts (B, N), stats (T, B, 2) and the final neuron state."""
     p = net.params
     shape = current.shape[1:]
-    B, N = shape[0], net.n_neurons[l]
+    B, N = shape[0], net._n_neurons[l]
     clamp = min(net.clamp_delay * l, T)
     integrate_only = l == len(net.stages) - 1 and net.readout == "membrane"
     state = init_state(tuple(shape), p)
@@ -103,8 +108,8 @@ def run(net, inputs: torch.Tensor, *, constant: bool, record: Sequence[str],
     else:
         current = torch.stack([net._layer_current(0, inputs[t]) for t in range(T)])
     stats, last, spikes = [], len(net.stages) - 1, inputs
-    for l in tqdm(range(len(net.stages)), disable=not progress, desc="simulating layers",
-                  leave=False):
+    layers = range(len(net.stages))
+    for l in tqdm(layers, desc="simulating layers", leave=False) if progress else layers:
         if l:
             h = _apply_pre(net, l, spikes)
             current = net._synapses[l].synapse(h.flatten(0, 1)).unflatten(0, (T, B))

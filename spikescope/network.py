@@ -90,6 +90,7 @@ class SpikingNetwork:
     def stages(self, stages: list[Stage]) -> None:
         self._stages = stages
         self._synapses, self._grids = exact_stages(stages)
+        self._n_neurons = [st.n_neurons for st in stages]
 
     @property
     def layer_names(self) -> list[str]:
@@ -98,7 +99,7 @@ class SpikingNetwork:
     @property
     def n_neurons(self) -> list[int]:
         """Number of neurons per spiking layer."""
-        return [s.n_neurons for s in self.stages]
+        return list(self._n_neurons)
 
     @property
     def n_classes(self) -> int:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 import spikescope as ss
-from spikescope import exact, layerwise, network
+from spikescope import energy, exact, layerwise, network
 from spikescope.neurons import NeuronParams
 
 T = 40
@@ -242,7 +242,7 @@ def test_setting_stages_sets_what_is_simulated(digits, digits_cnn):
     """Replacing ``stages`` (as energy.quantize_weights does on a copy) rebuilds the simulated
     weights: the quantized network runs its quantized weights."""
     net = ss.convert(digits_cnn, digits[0][:200])
-    qnet, _ = ss.energy.quantize_weights(net, weight_bits=3)
+    qnet, _ = energy.quantize_weights(net, weight_bits=3)
     for q, s in zip(qnet.simulated_stages[1:], qnet.stages[1:]):
         assert (q.weight - s.weight).abs().max() < 1e-5
     assert not torch.equal(qnet.simulated_stages[1].weight, net.simulated_stages[1].weight)
