@@ -11,6 +11,8 @@ import itertools
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import spikescope as ss
@@ -248,3 +250,43 @@ def test_setting_stages_sets_what_is_simulated(digits, digits_cnn):
     assert not torch.equal(qnet.simulated_stages[1].weight, net.simulated_stages[1].weight)
     x = digits[0][:20]
     assert not torch.equal(qnet.run(x, T).output_counts, net.run(x, T).output_counts)
+
+
+# ----------------------------------------------------------------------------- random nets
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), pool=st.sampled_from(["none", "avg2", "avg4", "max"]),
+       threshold=st.floats(0.3, 2.0), leak=st.sampled_from([1.0, 0.95]),
+       reset=st.sampled_from(["subtract", "zero"]), refractory=st.integers(0, 2),
+       clamp=st.integers(0, 2), batch=st.integers(1, 5), steps=st.integers(1, 30),
+       gain=st.floats(0.2, 4.0), encoding=st.sampled_from(["analog", "poisson"]))
+def test_random_nets_run_equals_reference(seed, pool, threshold, leak, reset, refractory, clamp,
+                                          batch, steps, gain, encoding):
+    """Random conv/linear nets, pooling, neuron parameters, thresholds and inputs: run()
+    (layer by layer) and step() with the compiled kernel on every layer equal stepping with
+    plain torch operations, bit for bit."""
+    torch.manual_seed(seed)
+    pools = {"none": [], "avg2": [nn.AvgPool2d(2)], "avg4": [nn.AvgPool2d(4)],
+             "max": [nn.MaxPool2d(2)]}[pool]
+    side = 8 if pool != "none" else 4
+    c = int(torch.randint(2, 6, ()))
+    model = nn.Sequential(nn.Conv2d(1, c, 3, padding=1), nn.ReLU(), *pools, nn.Flatten(),
+                          nn.Linear(c * (side // (4 if pool == "avg4" else 2 if pools else 1))
+                                    ** 2, 7), nn.ReLU(), nn.Linear(7, 3)).eval()
+    net = ss.convert(model, torch.rand(16, 1, side, side), clamp_delay=clamp)
+    net.params = NeuronParams(threshold=threshold, leak=leak, reset=reset,
+                              refractory=refractory)
+    x = torch.rand(batch, 1, side, side) * gain
+    assert layerwise.applicable(net, steps, batch)
+    rec = net.run(x, steps, encoding=encoding, max_rate_hz=700, seed=seed)
+    inputs = ss.encoding.encode(x, steps, encoding, max_rate_hz=700, seed=seed)
+    ref = reference(net, inputs)[0]
+    assert_same(rec, ref)
+    saved, network.FUSED_MIN_NEURONS = network.FUSED_MIN_NEURONS, 0
+    try:
+        net.reset(batch)
+        for x_t in inputs:
+            net.step(x_t)
+    finally:
+        network.FUSED_MIN_NEURONS = saved
+    assert all(net._fused)
+    assert_same(net.recording, ref)
