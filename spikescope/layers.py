@@ -72,24 +72,28 @@ class Stage:
                        pre=list(self.pre))
 
 
+POOL_MATRIX_MAX = 1024
+"""Largest H*W pooled as one matrix product (the matrix is H*W x H'*W')."""
+
+
 def avg_pool(op: nn.AvgPool2d, x: torch.Tensor) -> torch.Tensor:
-    """``op(x)``; for non-overlapping windows as sums of strided slices, several times faster
-    than ``F.avg_pool2d`` on CPU (on spikes, whose window sums are exact, the same values)."""
-    kh, kw = _pair(op.kernel_size)
-    if _pair(op.stride or op.kernel_size) != (kh, kw) or _pair(op.padding) != (0, 0) \
-            or op.divisor_override or x.dim() != 4:
+    """``op(x)`` for a batch of maps (N, C, H, W), as one product with the pooling matrix of
+    an H x W plane: 2-4x faster than ``F.avg_pool2d`` on CPU. On spikes the window sums are
+    exact, so the values are those of ``op(x)``; larger maps use ``op(x)``."""
+    if x.dim() != 4 or x.shape[2] * x.shape[3] > POOL_MATRIX_MAX:
         return op(x)
-    B, C, H, W = x.shape
-    x = x[:, :, : H - H % kh, : W - W % kw]
-    rows = x.reshape(B, C, H // kh, kh, W - W % kw)
-    acc = rows[:, :, :, 0]
-    for i in range(1, kh):
-        acc = acc + rows[:, :, :, i]
-    cols = acc.reshape(B, C, H // kh, W // kw, kw)
-    out = cols[..., 0]
-    for j in range(1, kw):
-        out = out + cols[..., j]
-    return out * (1.0 / (kh * kw))
+    N, C, H, W = x.shape
+    key = (op.kernel_size, op.stride, op.padding, op.ceil_mode, op.count_include_pad,
+           op.divisor_override, H, W, x.dtype, str(x.device))
+    m = _POOL_MATRICES.get(key)
+    if m is None:
+        planes = op(torch.eye(H * W, dtype=x.dtype, device=x.device).view(H * W, 1, H, W))
+        m = _POOL_MATRICES[key] = planes.flatten(1), planes.shape[2:]
+    mat, (h, w) = m
+    return (x.reshape(N * C, H * W) @ mat).view(N, C, h, w)
+
+
+_POOL_MATRICES: dict[tuple, tuple[torch.Tensor, torch.Size]] = {}
 
 
 def _pair(v) -> tuple[int, int]:
