@@ -7,7 +7,7 @@ For digits-cnn and an MLP 784-512-512-10, T = 100, analog input: median wall tim
 synaptic products per step (T products per layer, what a step-by-step simulator computes)
 and one product over all T*B rows per layer (what a layer-by-layer simulator computes);
 products only, without the pooling between them. Then ``step()`` at batch 1 on one thread
-(the dashboard's interactive path), with and without the compiled kernels.
+(the dashboard's interactive path), recording nothing and everything.
 """
 
 from __future__ import annotations
@@ -82,20 +82,16 @@ def interleaved(fns: dict, repeats: int) -> dict[str, float]:
     return {k: 1e3 * statistics.median(v) for k, v in times.items()}
 
 
-def step_ms(net: ss.SpikingNetwork, x: torch.Tensor, repeats: int, fused: bool) -> float:
-    """Median ms per step() at batch 1 (reset, then T steps; no recording)."""
-    net.fused_kernels = fused
-    try:
-        per = []
-        for _ in range(repeats):
-            net.reset(1, record=())
-            t0 = time.perf_counter()
-            for _ in range(T):
-                net.step(x)
-            per.append((time.perf_counter() - t0) / T)
-        return 1e3 * statistics.median(per)
-    finally:
-        net.fused_kernels = True
+def step_ms(net: ss.SpikingNetwork, x: torch.Tensor, repeats: int, record=()) -> float:
+    """Median ms per step() at batch 1 (reset, then T steps)."""
+    per = []
+    for _ in range(repeats):
+        net.reset(1, record=record)
+        t0 = time.perf_counter()
+        for _ in range(T):
+            net.step(x)
+        per.append((time.perf_counter() - t0) / T)
+    return 1e3 * statistics.median(per)
 
 
 def main() -> None:
@@ -123,9 +119,9 @@ def main() -> None:
                   f"{med['run'] / med['all']:.2f} |")
     torch.set_num_threads(1)
     label, cnn, x = nets[0]
-    for fused in (True, False):
-        print(f"step() {label} batch 1, 1 thread, compiled kernels {'on' if fused else 'off'}: "
-              f"{step_ms(cnn, x[:1], args.repeats, fused):.3f} ms per step")
+    for record in ((), ("spikes", "membrane")):
+        print(f"step() {label} batch 1, 1 thread, recording {record or 'nothing'}: "
+              f"{step_ms(cnn, x[:1], args.repeats, record):.3f} ms per step")
 
 
 if __name__ == "__main__":

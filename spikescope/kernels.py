@@ -1,10 +1,11 @@
 """Compiled neuron kernels (numba): the IF/LIF update of :mod:`spikescope.neurons`, fused.
 
-:func:`integrate` runs :func:`spikescope.neurons.if_step` over T steps (T = 1 when stepping)
-with the same float32 operations in the same order, so it gives the same bits, and in the
-same pass counts spikes per neuron and spikes and synaptic operations per sample and step.
-It replaces five tensor passes per layer and step (integrate, threshold, reset, count,
-operations) by one, and T Python round trips by one call.
+:func:`integrate` runs :func:`spikescope.neurons.if_step` over the T steps of a layer
+(:mod:`spikescope.layerwise`) with the same float32 operations in the same order, so it gives
+the same bits, and in the same pass counts spikes per neuron and spikes and synaptic
+operations per sample and step: one call instead of T rounds of five tensor operations.
+Stepping itself stays with torch's operations, which on two threads beat one compiled pass
+on one thread at every batch size measured (benchmarks/README.md).
 """
 
 from __future__ import annotations

@@ -18,14 +18,11 @@ from tqdm.auto import tqdm
 from . import layerwise
 from .encoding import encode
 from .exact import exact_stages
-from .kernels import NO_TRACE, integrate
 from .layers import Stage, avg_pool, fan_out, stage_activations
 from .neurons import NeuronParams, NeuronState, if_step, init_state
 from .recording import Recording
 
 RECORDABLE = ("spikes", "membrane")
-FUSED_MIN_NEURONS = 8192
-"""Smallest B * N for which step() updates a layer with the compiled kernel."""
 READOUTS = ("spikes", "membrane")
 
 
@@ -45,8 +42,8 @@ class SpikingNetwork:
 
     code = "rate"
     fused_kernels = True
-    """Use the compiled kernels (:mod:`spikescope.kernels`, :mod:`spikescope.layerwise`) where
-    they apply; False runs plain torch operations step by step (the reference; same bits)."""
+    """Let :meth:`run` go layer by layer with the compiled kernel (:mod:`spikescope.layerwise`)
+    where it applies; False always steps with torch operations (the reference; same bits)."""
 
     def __init__(self, stages: list[Stage], lambdas: list[float], params: NeuronParams, *,
                  input_shape: tuple[int, ...], percentile: float | None = None, bits: int = 8,
@@ -199,11 +196,6 @@ class SpikingNetwork:
         self._out_v: list[torch.Tensor] = []
         self._layer_stats: list[torch.Tensor] = []
         self._input_ops: list[torch.Tensor] = []
-        # compiled kernels where they apply (CPU, this class's neuron update, binary spikes)
-        # and pay (below FUSED_MIN_NEURONS per step, a few tensor ops cost less than a call)
-        fused = (self.fused_kernels and dev.type == "cpu" and not self.params.graded
-                 and type(self)._neuron_step is SpikingNetwork._neuron_step)
-        self._fused = [fused and self._batch * n >= FUSED_MIN_NEURONS for n in self.n_neurons]
 
     @torch.no_grad()
     def step(self, x_t: torch.Tensor) -> torch.Tensor:
@@ -255,18 +247,6 @@ class SpikingNetwork:
         spikes, _ = if_step(state, current, self.params)
         return spikes
 
-    def _fused_step(self, l: int, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`_neuron_step` plus counting, in one compiled pass (:mod:`spikescope.kernels`):
-        returns the spikes and the (B, 2) spikes and synaptic ops per sample."""
-        current = current.contiguous()
-        spikes = torch.empty_like(current)
-        stats = torch.zeros(1, self._batch, 2)
-        clamped = self.clamp_delay and self._t < self.clamp_delay * l
-        integrate(current.view(1, -1), self._state[l], self.params, spikes.view(1, -1),
-                  NO_TRACE, self._counts[l].view(-1), stats, self._fan_int[l], int(clamped),
-                  l == len(self.stages) - 1 and self.readout == "membrane")
-        return spikes, stats[0]
-
     def input_ops(self, x_t: torch.Tensor) -> torch.Tensor:
         """Synaptic ops caused by one step of input, batch mean: events x fan-out, where an
         analog value in (0, 1] counts as one event and an event count n as n."""
@@ -282,15 +262,10 @@ class SpikingNetwork:
         for l in range(len(self.stages)):
             current = first_current if (l == 0 and first_current is not None) \
                 else self._layer_current(l, h)
-            if self._fused[l]:
-                h, layer_stats = self._fused_step(l, current)
-                flat = h.view(B, -1)
-            else:
-                h = self._neuron_step(l, current)
-                flat = h.reshape(B, -1)
-                self._counts[l].add_(flat)
-                layer_stats = flat @ self._count_ops[l]
-            stats.append(layer_stats)
+            h = self._neuron_step(l, current)
+            flat = h.reshape(B, -1)
+            self._counts[l].add_(flat)
+            stats.append(flat @ self._count_ops[l])
             if "spikes" in self._record:
                 self._trains[l].append((flat > 0)[None])
             if self._mem_idx is not None and len(self._mem_idx[l]):

@@ -1,10 +1,9 @@
 """The fast paths equal the reference bit for bit.
 
 Reference: ``fused_kernels = False``, i.e. ``reset`` + ``step`` with plain torch operations
-(:func:`spikescope.neurons.if_step`). Fast paths: ``run`` layer by layer
-(:mod:`spikescope.layerwise`: one product over all T*B rows per layer, compiled recursion) and
-``step`` with the compiled kernel (:mod:`spikescope.kernels`). Not timed: speed is in
-benchmarks/.
+(:func:`spikescope.neurons.if_step`). Fast path: ``run`` layer by layer
+(:mod:`spikescope.layerwise`: one product over all T*B rows per layer, then the compiled
+recursion of :mod:`spikescope.kernels`). Not timed: speed is in benchmarks/.
 """
 
 import itertools
@@ -16,7 +15,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import spikescope as ss
-from spikescope import energy, exact, layerwise, network
+from spikescope import energy, exact, layerwise
 from spikescope.neurons import NeuronParams
 
 T = 40
@@ -64,8 +63,8 @@ CASES = list(itertools.product([1.0, 0.9], ["subtract", "zero"], [0, 2], [0, 3],
 
 
 @pytest.mark.parametrize("leak,reset,refractory,clamp,readout", CASES)
-def test_layerwise_run_and_fused_step_equal_reference(monkeypatch, models, digits, leak, reset,
-                                                      refractory, clamp, readout):
+def test_layerwise_run_equals_reference(models, digits, leak, reset, refractory, clamp,
+                                        readout):
     """All neuron variants: the compiled recursion reproduces if_step's float32 arithmetic;
     x 2 drives some neurons above threshold every step (saturation: one spike per step and
     the rest carried in V)."""
@@ -77,12 +76,6 @@ def test_layerwise_run_and_fused_step_equal_reference(monkeypatch, models, digit
     assert layerwise.applicable(net, T, 3)
     assert_same(net.run(x, T), ref)
     assert all(torch.equal(s.v, v) for s, v in zip(net._state, ref_v))
-    monkeypatch.setattr(network, "FUSED_MIN_NEURONS", 0)  # the kernel on every layer
-    net.reset(3)
-    for x_t in repeat(x):
-        net.step(x_t)
-    assert all(net._fused)
-    assert_same(net.recording, ref)
 
 
 def test_saturating_input_is_carried_over(digits, digits_cnn):
@@ -211,9 +204,9 @@ def test_grid_bounds_every_partial_sum():
                                             pre=[nn.AvgPool2d(3)])) is None
 
 
-@pytest.mark.parametrize("path", ["layerwise", "fused step", "reference"])
+@pytest.mark.parametrize("path", ["layerwise", "reference"])
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
-def test_threshold_is_inclusive_on_every_path(monkeypatch, path, reset):
+def test_threshold_is_inclusive_on_every_path(path, reset):
     """V reaching the threshold exactly fires (V >= threshold): currents 1/4 and 1/2 fire
     floor(z T) times; layer 2 gets 1/2 per input spike and fires on every second one."""
     fc1, fc2 = nn.Linear(1, 2), nn.Linear(2, 2)
@@ -226,14 +219,8 @@ def test_threshold_is_inclusive_on_every_path(monkeypatch, path, reset):
                      percentile=None, reset=reset)
     x = torch.ones(1, 1)
     if path == "layerwise":
+        assert layerwise.applicable(net, T, 1)
         rec = net.run(x, T)
-    elif path == "fused step":
-        monkeypatch.setattr(network, "FUSED_MIN_NEURONS", 0)
-        net.reset(1)
-        for _ in range(T):
-            net.step(x)
-        assert all(net._fused)
-        rec = net.recording
     else:
         rec, _ = reference(net, repeat(x))
     assert rec.spike_counts[0].tolist() == [[10, 20]]
@@ -262,8 +249,7 @@ def test_setting_stages_sets_what_is_simulated(digits, digits_cnn):
 def test_random_nets_run_equals_reference(seed, pool, threshold, leak, reset, refractory, clamp,
                                           batch, steps, gain, encoding):
     """Random conv/linear nets, pooling, neuron parameters, thresholds and inputs: run()
-    (layer by layer) and step() with the compiled kernel on every layer equal stepping with
-    plain torch operations, bit for bit."""
+    (layer by layer) equals stepping with plain torch operations, bit for bit."""
     torch.manual_seed(seed)
     pools = {"none": [], "avg2": [nn.AvgPool2d(2)], "avg4": [nn.AvgPool2d(4)],
              "max": [nn.MaxPool2d(2)]}[pool]
@@ -279,14 +265,4 @@ def test_random_nets_run_equals_reference(seed, pool, threshold, leak, reset, re
     assert layerwise.applicable(net, steps, batch)
     rec = net.run(x, steps, encoding=encoding, max_rate_hz=700, seed=seed)
     inputs = ss.encoding.encode(x, steps, encoding, max_rate_hz=700, seed=seed)
-    ref = reference(net, inputs)[0]
-    assert_same(rec, ref)
-    saved, network.FUSED_MIN_NEURONS = network.FUSED_MIN_NEURONS, 0
-    try:
-        net.reset(batch)
-        for x_t in inputs:
-            net.step(x_t)
-    finally:
-        network.FUSED_MIN_NEURONS = saved
-    assert all(net._fused)
-    assert_same(net.recording, ref)
+    assert_same(rec, reference(net, inputs)[0])
