@@ -102,19 +102,11 @@ def integrate(current: torch.Tensor, state: NeuronState, params: NeuronParams,
     """
     if params.graded:
         raise ValueError("integrate() does not emit graded spikes; use neurons.if_step")
-    refrac = state.refrac if state.refrac is not None else _no_refrac(state.v.numel())
+    refrac = state.refrac if state.refrac is not None else \
+        torch.zeros(state.v.numel(), dtype=torch.int32)  # never refractory
     f32 = np.float32
     _recursion(current.numpy(), state.v.view(-1).numpy(), refrac.view(-1).numpy(),
                spikes.numpy(), trace.numpy(), counts.numpy(), stats.numpy(), fan,
                f32(params.threshold), f32(params.leak), params.reset == "zero",
                int(params.refractory), int(clamp), bool(integrate_only))
 
-
-_NO_REFRAC: dict[int, torch.Tensor] = {}
-
-
-def _no_refrac(n: int) -> torch.Tensor:
-    """Zeros (never refractory) for a population without a refractory period (read only)."""
-    if n not in _NO_REFRAC:
-        _NO_REFRAC[n] = torch.zeros(n, dtype=torch.int32)
-    return _NO_REFRAC[n]
