@@ -166,7 +166,7 @@ def test_killed_worker_loses_no_results(tmp_path):
     from distributed import Client, LocalCluster
 
     out = tmp_path / "out"
-    s = tiny(grid={"percentile": [99.0, 99.5, 100], "T": [20, 40]}, eval_size=50)
+    s = tiny(grid={"percentile": [99.0, 99.5, 100], "T": [400, 800]}, eval_size=50)
     killed = {}
 
     def kill_busy_worker(row):
