@@ -16,7 +16,6 @@ to TF32, which the exact-sum grid does not cover).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -90,21 +89,19 @@ def _layer(net, l: int, current: torch.Tensor, T: int, trace: bool):
 
 
 @torch.no_grad()
-def run(net, inputs: torch.Tensor, *, constant: bool, record: Sequence[str],
-        neurons: Mapping[int, Sequence[int]] | None, progress: bool = False) -> Recording:
-    """Simulate the encoded ``inputs`` (T, B, ...) layer by layer; equals stepping them.
-
-    constant: every step's input is the same (analog encoding), so the input layer's current
-    and operations are computed once.
-    """
+def run(net, inputs: torch.Tensor, first_current: torch.Tensor | None,
+        input_ops: torch.Tensor | None, *, progress: bool = False) -> Recording:
+    """Simulate the encoded ``inputs`` (T, B, ...) layer by layer on ``net``, just reset for
+    B samples; equals stepping them. ``first_current`` and ``input_ops``: the input layer's
+    current and operations of every step, where :meth:`SpikingNetwork.run` computed them
+    once for a constant input (as it passes them to each step), else None."""
     T, B = inputs.shape[:2]
-    net.reset(B, record=record, neurons=neurons)
-    if constant:
-        in_ops = net.input_ops(inputs[0]).expand(T)
+    if input_ops is not None:
+        in_ops = input_ops.expand(T)
     else:
         in_ops = (torch.ceil(inputs.abs()).reshape(T, B, -1) @ net.input_fan_out).mean(1)
-    if constant and not any(isinstance(op, nn.MaxPool2d) for op in net.stages[0].pre):
-        current = net._layer_current(0, inputs[0]).unsqueeze(0)  # (1, B, ...): every step
+    if first_current is not None:
+        current = first_current.unsqueeze(0)  # (1, B, ...): the same every step
     else:
         current = torch.stack([net._layer_current(0, inputs[t]) for t in range(T)])
     stats, last, spikes = [], len(net.stages) - 1, inputs

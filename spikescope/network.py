@@ -317,15 +317,14 @@ class SpikingNetwork:
         x = self._check_input(x, time_major=(encoding == "events"))
         inputs = encode(x, timesteps, encoding, dt_ms=self.dt_ms, **encoding_options)
         B = inputs.shape[1]
-        if layerwise.applicable(self, int(timesteps), B):
-            return layerwise.run(self, inputs, constant=(encoding == "analog"), record=record,
-                                 neurons=neurons, progress=progress)
         self.reset(B, record=record, neurons=neurons)
         first = in_ops = None
         if encoding == "analog":  # the same input every step: its ops once
             in_ops = self.input_ops(x)
             if not any(isinstance(p, nn.MaxPool2d) for p in self.stages[0].pre):
                 first = self._layer_current(0, x).contiguous()  # constant: computed once
+        if layerwise.applicable(self, int(timesteps), B):
+            return layerwise.run(self, inputs, first, in_ops, progress=progress)
         for t in tqdm(range(int(timesteps)), disable=not progress, desc="simulating",
                       leave=False):
             self._step(inputs[t], first, in_ops)
