@@ -25,8 +25,8 @@ import torch
 from core_speed import T, gemm_floors, interleaved, models
 from torch import nn
 
-from spikescope.network import SpikingNetwork
 from spikescope.neurons import NeuronParams
+from spikescope.sim.network import SpikingNetwork
 
 
 def torch_layers(net: SpikingNetwork) -> list[nn.Sequential]:

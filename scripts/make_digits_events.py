@@ -2,7 +2,7 @@
 
 Each 8x8 digit is upscaled to 28x28 (bilinear, as "digits28"), centred on a 34x34 sensor (the
 N-MNIST geometry: 28x28 MNIST digits on a 34x34 ATIS), moved in three saccades over 300 ms and
-turned into events by :func:`spikescope.dvs.emulate`; the events are binned into T frames of
+turned into events by :func:`spikescope.data.dvs.emulate`; the events are binned into T frames of
 equal duration (2 polarity channels) and stored as uint8 counts, with the still 34x34 images
 (reconstruction targets) and labels, using the fixed train/test split of "digits".
 

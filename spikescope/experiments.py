@@ -14,10 +14,10 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .codes.ttfs import finetune_clamped
 from .convert import convert
 from .metrics import ann_ops
-from .recording import Recording
-from .ttfs import finetune_clamped
+from .sim.recording import Recording
 
 COLUMNS = ["code", "variant", "steps", "bits", "error", "synaptic_ops", "spikes", "ann_ops",
            "ops", "ops_ratio", "threshold_update_ops"]
@@ -103,33 +103,3 @@ def error_vs_ops(model: nn.Module, x_cal: torch.Tensor, x: torch.Tensor, y: torc
         rec = net.run(x, record=(), progress=progress)
         rows += _rows(rec, y, [net.inference_steps], "pattern", f"{n} bit", n_ann, bits=n)
     return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def plot_error_vs_ops(df: pd.DataFrame):
-    """HoloViews overlay: error [%] versus operations per sample (log x), one curve per
-    code/variant and the ANN as a point (the shape of thesis Fig. 2.11)."""
-    import holoviews as hv  # the core never imports the UI stack at module level
-
-    if not hv.Store.renderers:  # no hv.extension() yet: load bokeh without notebook output
-        hv.renderer("bokeh")
-
-    df = df.assign(error_pct=100 * df["error"])
-    elements = []
-    for (code, variant), part in df.groupby(["code", "variant"], sort=False):
-        label = code if code in ("ann", "rate", "pattern") else f"{code} ({variant})"
-        part = part.sort_values("ops")
-        kdims, vdims = ["ops"], ["error_pct", "steps", "bits", "spikes"]
-        if code == "pattern":
-            elements.append(hv.Scatter(part, kdims, vdims, label="pattern"))
-            continue
-        elements.append(hv.Curve(part, kdims, vdims, label=label))
-        elements.append(hv.Scatter(part, kdims, vdims, label=label))
-    pat = df[df["code"] == "pattern"].sort_values("ops")
-    if len(pat):
-        elements.append(hv.Curve(pat, ["ops"], ["error_pct"], label="pattern"))
-        elements.append(hv.Labels(pat.assign(text=pat["bits"].astype(int).astype(str) + " bit"),
-                                  ["ops", "error_pct"], "text"))
-    return hv.Overlay(elements).opts(
-        hv.opts.Curve(logx=True), hv.opts.Scatter(logx=True, size=6, tools=["hover"]),
-        hv.opts.Overlay(xlabel="operations per sample", ylabel="error [%]", logx=True,
-                        title="Error vs operations", legend_position="top_right"))

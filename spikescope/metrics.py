@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .layers import fan_in, fan_out, parse, stage_activations
+from .convert.parse import parse
+from .sim.stages import fan_in, fan_out, stage_activations
 
 
 def ann_ops(model: nn.Module, input_shape: tuple[int, ...]) -> int:

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import datasets
+from .data import datasets
 
 MODEL_DIR = Path(os.environ.get("SPIKESCOPE_MODELS", Path(__file__).resolve().parents[1]
                                 / "data" / "models"))
@@ -172,7 +172,7 @@ def snn_info(name: str) -> dict:
 
 def load_snn(name: str):
     """The trained SNN ``name`` as a trainable :class:`spikescope.train.SNN` (eval mode)."""
-    from . import train
+    from . import training as train
 
     _check_snn(name)
     return train.load(MODEL_DIR / name)
@@ -181,6 +181,6 @@ def load_snn(name: str):
 def load_network(name: str):
     """The trained SNN ``name`` as a core :class:`~spikescope.SpikingNetwork` (lambdas 1.0):
     run it like a converted network, e.g. ``net.run(x_tbchw, T, encoding="events")``."""
-    from . import train
+    from . import training as train
 
     return train.to_spiking_network(load_snn(name))

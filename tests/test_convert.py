@@ -5,7 +5,8 @@ from torch import nn
 
 import spikescope as ss
 from spikescope.convert import compute_lambdas
-from spikescope.layers import parse, stage_activations
+from spikescope.convert.parse import parse
+from spikescope.sim.stages import stage_activations
 
 
 def test_bn_folding_preserves_the_ann(digits, digits_cnn):

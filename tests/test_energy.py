@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from spikescope import convert, datasets, energy, zoo
-from spikescope.recording import Recording
+from spikescope.sim.recording import Recording
 
 
 # ----------------------------------------------------------------------------- EDP
@@ -208,7 +208,7 @@ def test_table_2_7_structure_on_digits_cnn(digits_cnn):
 def test_pattern_code_ops_match_the_bit_pattern_count(digits_cnn):
     net, x, y, _ = digits_cnn
     sim = energy.tpc_counts(net, x, y, 8)
-    assert sim["ops_source"] == "spikescope.pattern simulation"
+    assert sim["ops_source"] == "spikescope.codes.pattern simulation"
     counted = energy.pattern_ops(net, x, 8)
     assert sim["adds"] == pytest.approx(counted["adds"], rel=1e-5)
     acc = float((counted["logits"].argmax(1) == y).float().mean())

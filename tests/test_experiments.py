@@ -5,9 +5,10 @@ import pytest
 import torch
 
 import spikescope as ss
-from spikescope.encoding import encode
-from spikescope.experiments import COLUMNS, error_vs_ops, plot_error_vs_ops
-from spikescope.recording import Recording
+from spikescope.codes.encoders import encode
+from spikescope.experiments import COLUMNS, error_vs_ops
+from spikescope.sim.recording import Recording
+from widgets.tradeoff_plot import plot_error_vs_ops
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors
 

@@ -2,8 +2,8 @@
 
 Reference: ``fused_kernels = False``, i.e. ``reset`` + ``step`` with plain torch operations
 (:func:`spikescope.neurons.if_step`). Fast path: ``run`` layer by layer
-(:mod:`spikescope.layerwise`: one product over all T*B rows per layer, then the compiled
-recursion of :mod:`spikescope.kernels`). Not timed: speed is in benchmarks/.
+(:mod:`spikescope.sim.layerwise`: one product over all T*B rows per layer, then the compiled
+recursion of :mod:`spikescope.neurons.numba_kernel`). Not timed: speed is in benchmarks/.
 """
 
 import itertools

@@ -5,10 +5,10 @@ import torch
 from torch import nn
 
 from spikescope import datasets
-from spikescope.recurrent import RecurrentSNN, SpikingMLP
-from spikescope.rules import BPTT, EProp, Manhattan, Trainer, accuracy, compare_gradients
-from spikescope.sampling import entropy, mala, predictive
-from spikescope.signal_encoders import decode, encode_signal, sf_encode, tc_encode
+from spikescope.codes.signal_encoders import decode, encode_signal, sf_encode, tc_encode
+from spikescope.training.recurrent import RecurrentSNN, SpikingMLP
+from spikescope.training.rules import BPTT, EProp, Manhattan, Trainer, accuracy, compare_gradients
+from spikescope.training.sampling import entropy, mala, predictive
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ def test_step_by_step_equals_run(cnn_net, digits):
 
 
 def test_poisson_steps_equal_run_and_are_seeded(cnn_net, digits):
-    from spikescope.encoding import encode
+    from spikescope.codes.encoders import encode
 
     x = digits[2][:4]
     rec = cnn_net.run(x, 20, encoding="poisson", seed=3, record=("spikes",))

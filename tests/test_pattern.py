@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import spikescope as ss
-from spikescope.encoding import encode
-from spikescope.pattern import PatternRecording
+from spikescope.codes.encoders import encode
+from spikescope.codes.pattern import PatternRecording
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors
 

@@ -16,7 +16,7 @@ from torch import nn
 import spikescope as ss
 from spikescope import io as sio
 from spikescope import zoo
-from spikescope.encoding import encode
+from spikescope.codes.encoders import encode
 from spikescope.neurons import NeuronParams, if_step, init_state
 
 FAST = settings(max_examples=15, deadline=None,

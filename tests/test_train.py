@@ -8,7 +8,7 @@ from torch import nn
 
 from spikescope import SpikingNetwork, datasets, dvs, train, zoo
 
-# closed forms of the pseudo-derivatives dS/dx, written out independently of spikescope.train
+# closed forms of the pseudo-derivatives dS/dx, written out independently of spikescope.training
 ANALYTIC = {
     "fast_sigmoid": lambda x, w: 1 / (2 * w * (1 + x.abs() / w) ** 2),
     "arctan": lambda x, w: 1 / (math.pi * w * (1 + (x / w) ** 2)),

@@ -6,8 +6,8 @@ from torch import nn
 
 import spikescope as ss
 from spikescope import datasets, zoo
-from spikescope.encoding import encode
-from spikescope.ttfs import ClampedReLU, finetune_clamped
+from spikescope.codes.encoders import encode
+from spikescope.codes.ttfs import ClampedReLU, finetune_clamped
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors
 

@@ -5,7 +5,7 @@ Neko): temporal contrast ("tc"), step-forward ("sf") or moving window ("mw"), an
 signal, the signed spikes and the decoded reconstruction x_0 + threshold * cumsum(s), with the
 spike count and the reconstruction RMSE. ``gradient_comparison_plot`` draws the per-batch
 cosine similarity / relative deviation of a rule's gradient against BPTT
-(``spikescope.rules.Trainer(...).fit(..., compare_to=BPTT())``).
+(``spikescope.training.rules.Trainer(...).fit(..., compare_to=BPTT())``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import panel as pn
 import param
 import torch
 
-from spikescope.signal_encoders import SIGNAL_ENCODERS, encode_signal
+from spikescope.codes.signal_encoders import SIGNAL_ENCODERS, encode_signal
 
 hv.Store.set_current_backend("bokeh")
 

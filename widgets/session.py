@@ -24,12 +24,12 @@ import param
 import torch
 
 from spikescope import datasets, io, zoo
+from spikescope.codes.encoders import ENCODERS, encode
 from spikescope.convert import convert
-from spikescope.encoding import ENCODERS, encode
 from spikescope.metrics import confusion_matrix
-from spikescope.network import CODES
 from spikescope.neurons import RESETS
-from spikescope.recording import Recording
+from spikescope.sim.network import CODES
+from spikescope.sim.recording import Recording
 
 #: Percentile choices: fine steps near 100, then "max" (= 100, max-norm) and "off" (None).
 PERCENTILES: list = [90.0, 95.0, 97.0, 98.0, 99.0, 99.5, 99.7, 99.9, 99.95, 99.99, "max", "off"]
@@ -133,7 +133,7 @@ class Session(param.Parameterized):
     sample = param.Integer(default=0, bounds=(0, None),
                            doc="Index of the test sample fed to the network.")
     code = param.Selector(default="rate", objects=[],
-                          doc="Spike code of the converted network (spikescope.network.CODES).")
+                          doc="Spike code of the converted network (spikescope.sim.network.CODES).")
     encoding = param.Selector(default="analog", objects=[],
                               doc="How the input becomes per-step input (spikescope ENCODERS).")
     percentile = param.Selector(default=99.9, objects=PERCENTILES,

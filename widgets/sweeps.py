@@ -19,7 +19,7 @@ import panel as pn
 import param
 
 from spikescope import sweep, zoo
-from spikescope.network import CODES
+from spikescope.sim.network import CODES
 
 hv.Store.set_current_backend("bokeh")
 

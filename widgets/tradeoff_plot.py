@@ -1,4 +1,5 @@
-"""Accuracy vs energy-delay product (thesis Fig. 3.10) with the ANN point and the Pareto front.
+"""Trade-off plots: accuracy vs energy-delay product (thesis Fig. 3.10) with the ANN point and
+the Pareto front, and error vs operations per code (thesis Fig. 2.11).
 
 Built on the tables of :mod:`spikescope.energy`: ``tradeoff(...)`` (one row per time step),
 ``ann_point(...)`` and optionally ``early_decision_curve(...)``.
@@ -45,3 +46,29 @@ def accuracy_vs_edp(df: pd.DataFrame, ann_point: dict | None = None,
         hv.opts.Overlay(title=title or f"Accuracy vs EDP on {platform}", logx=True,
                         width=width, height=height, legend_position="bottom_right",
                         show_grid=True))
+
+
+def plot_error_vs_ops(df: pd.DataFrame):
+    """Error [%] versus operations per sample (log x) from the table of
+    :func:`spikescope.experiments.error_vs_ops`: one curve per code/variant and the ANN as a
+    point (the shape of thesis Fig. 2.11)."""
+    df = df.assign(error_pct=100 * df["error"])
+    elements = []
+    for (code, variant), part in df.groupby(["code", "variant"], sort=False):
+        label = code if code in ("ann", "rate", "pattern") else f"{code} ({variant})"
+        part = part.sort_values("ops")
+        kdims, vdims = ["ops"], ["error_pct", "steps", "bits", "spikes"]
+        if code == "pattern":
+            elements.append(hv.Scatter(part, kdims, vdims, label="pattern"))
+            continue
+        elements.append(hv.Curve(part, kdims, vdims, label=label))
+        elements.append(hv.Scatter(part, kdims, vdims, label=label))
+    pat = df[df["code"] == "pattern"].sort_values("ops")
+    if len(pat):
+        elements.append(hv.Curve(pat, ["ops"], ["error_pct"], label="pattern"))
+        elements.append(hv.Labels(pat.assign(text=pat["bits"].astype(int).astype(str) + " bit"),
+                                  ["ops", "error_pct"], "text"))
+    return hv.Overlay(elements).opts(
+        hv.opts.Curve(logx=True), hv.opts.Scatter(logx=True, size=6, tools=["hover"]),
+        hv.opts.Overlay(xlabel="operations per sample", ylabel="error [%]", logx=True,
+                        title="Error vs operations", legend_position="top_right"))

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from spikescope import datasets, zoo
-from spikescope.encoding import ENCODERS
-from spikescope.network import CODES
+from spikescope.codes.encoders import ENCODERS
+from spikescope.sim.network import CODES
 from widgets.session import PERCENTILES, Session, percentile_value
 
 

@@ -48,7 +48,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from .zoo import train_epoch
+from ..zoo import train_epoch
 
 OPENML_ID = 42468
 OPENML_NAME = "hls4ml_lhc_jets_hlf"
@@ -543,12 +543,12 @@ class JetComparison:
 
     @property
     def cm_ann(self) -> np.ndarray:
-        from .metrics import confusion_matrix
+        from ..metrics import confusion_matrix
 
         return confusion_matrix(self.ann_pred, self.labels, self.n_classes)
 
     def cm_snn(self, t: int | None = None) -> np.ndarray:
-        from .metrics import confusion_matrix
+        from ..metrics import confusion_matrix
 
         return confusion_matrix(self.snn_pred(t), self.labels, self.n_classes)
 
@@ -580,7 +580,7 @@ def compare(model: nn.Module, x: torch.Tensor, y, *, calibration: torch.Tensor,
     The SNN gets the signed, standardized features as a constant analog input current (see
     the module docstring); it records spikes only (no membrane traces) to stay light.
     """
-    from .convert import convert
+    from ..convert import convert
 
     x = torch.as_tensor(x, dtype=torch.float32)
     labels = np.asarray(torch.as_tensor(y).cpu()).astype(np.int64)

@@ -45,9 +45,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import datasets, zoo
-from .convert import check_percentile, convert
-from .network import CODES
+from .. import zoo
+from ..convert import check_percentile, convert
+from ..data import datasets
+from ..sim.network import CODES
 
 SCHEDULER_ENV = "SPIKESCOPE_SCHEDULER"
 RESETS = ("subtract", "zero")
@@ -273,7 +274,7 @@ def energy_platforms(names: Sequence[str] | None = None) -> list | None:
     missing): the named ones, or every chip with an energy per synaptic op. Resolved in the
     client so that platforms added or edited there reach the workers."""
     try:
-        from . import energy
+        from .. import energy
     except ImportError:
         return None
     if names is None:
@@ -286,7 +287,7 @@ def _energy_columns(recording, labels: torch.Tensor, platforms: Sequence | None)
     (thesis Sec. 3.3.1, via :func:`spikescope.energy.tradeoff`)."""
     if not platforms:
         return {}
-    from . import energy
+    from .. import energy
 
     out: dict[str, float] = {}
     for p in platforms:
@@ -348,7 +349,7 @@ def _run_point_task(point, model, data, seed, curve_points, platforms):
 # ----------------------------------------------------------------------------- provenance
 def git_commit() -> str | None:
     """HEAD of the checkout spikescope runs from (``+dirty`` if it has changes), else None."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                               text=True, timeout=10)

@@ -14,7 +14,7 @@ import numba
 import numpy as np
 import torch
 
-from .neurons import NeuronParams, NeuronState
+from . import NeuronParams, NeuronState
 
 NO_TRACE = torch.empty(0, 1)
 """Pass as ``trace`` to skip writing the membrane after every step."""

@@ -49,10 +49,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .layers import SUPPORTED_LAYERS, ConversionError, Stage, _infer_shapes, leaf_layers, parse
-from .network import CODES, SpikingNetwork
-from .neurons import NeuronParams
-from .recording import Recording
+from ..convert.parse import SUPPORTED_LAYERS, ConversionError, infer_shapes, leaf_layers, parse
+from ..neurons import NeuronParams
+from ..sim.network import CODES, SpikingNetwork
+from ..sim.recording import Recording
+from ..sim.stages import Stage
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 """Largest model file :func:`load_model` reads by default (bytes); pass ``max_bytes=``."""
@@ -265,7 +266,7 @@ def _state_dict_from_safetensors(data: bytes, name: str) -> dict[str, torch.Tens
 
 def _model_for_state_dict(sd: dict[str, torch.Tensor], architecture: str | None,
                           name: str) -> nn.Module:
-    from . import zoo
+    from .. import zoo
 
     def fits(arch: str) -> str | None:
         ref = zoo.architecture(arch).state_dict()
@@ -293,7 +294,7 @@ def _model_for_state_dict(sd: dict[str, torch.Tensor], architecture: str | None,
         if why is not None:
             raise ModelLoadError(f"{name}: the state dict does not fit architecture "
                                  f"{architecture!r}: {why}")
-    from . import datasets
+    from ..data import datasets
 
     model = zoo.architecture(architecture)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
@@ -1012,7 +1013,7 @@ def from_nir(graph: Any, *, dt_ms: float | None = None) -> SpikingNetwork:
     for i, s in enumerate(stages):
         s.relu = i < len(stages) - 1
     try:
-        _infer_shapes(stages, input_shape)
+        infer_shapes(stages, input_shape)
     except ConversionError as e:
         raise ConversionError(f"NIR graph shapes do not fit: {e}") from e
     params = NeuronParams(threshold=threshold, leak=leak, reset=reset,

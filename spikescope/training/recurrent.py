@@ -23,14 +23,7 @@ import math
 import torch
 from torch import nn
 
-from .train import spike
-
-
-def damped_spike(x: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Spike H(x) whose gradient is gamma * max(0, 1 - |x|), the damped triangular
-    pseudo-derivative of Bellec et al. (2020), x = (v - A) / v_th."""
-    s = spike(x, "triangle", 1.0)
-    return s.detach() + gamma * (s - s.detach())
+from ..neurons.surrogate import damped_spike
 
 
 class LIFCell(nn.Module):

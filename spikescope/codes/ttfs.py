@@ -50,11 +50,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .encoding import register
-from .layers import Stage
-from .network import CODES, RECORDABLE, SpikingNetwork
-from .neurons import NeuronParams
-from .recording import Recording
+from ..neurons import NeuronParams
+from ..sim.network import CODES, RECORDABLE, SpikingNetwork
+from ..sim.recording import Recording
+from ..sim.stages import Stage
+from .encoders import register
 
 
 @register("ttfs")

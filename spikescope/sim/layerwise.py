@@ -22,10 +22,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .kernels import NO_TRACE, integrate
-from .layers import avg_pool
-from .neurons import init_state
+from ..neurons import init_state
+from ..neurons.numba_kernel import NO_TRACE, integrate
 from .recording import Recording
+from .stages import avg_pool
 
 MAX_ELEMENTS = 12_000_000
 """Largest T * B * (neurons of all layers) run layer by layer: beyond it the per-layer

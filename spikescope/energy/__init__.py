@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .layers import fan_in
-from .network import SpikingNetwork
-from .recording import Recording
+from ..sim.network import SpikingNetwork
+from ..sim.recording import Recording
+from ..sim.stages import fan_in
 
 # ============================================================================ Horowitz 45 nm
 HOROWITZ_SOURCE = ("M. Horowitz, 'Computing's energy problem (and what we can do about it)', "
@@ -220,11 +220,11 @@ def pattern_ops(net: SpikingNetwork, x: torch.Tensor, bits: int) -> dict[str, fl
 def tpc_counts(net: SpikingNetwork, x: torch.Tensor, labels, bits: int) -> dict:
     """Error and operations of an n-bit temporal pattern code version of ``net``.
 
-    Simulated with :mod:`spikescope.pattern` (``CODES["pattern"]``) when it is available and
+    Simulated with :mod:`spikescope.codes.pattern` (``CODES["pattern"]``) when it is available and
     supports ``bits``; otherwise counted from the activations' bit patterns
     (:func:`pattern_ops`). Returns error_pct, adds, shifts (per sample) and ops_source.
     """
-    from .network import CODES
+    from ..sim.network import CODES
 
     labels = torch.as_tensor(labels)
     shifts = float(bits * sum(net.n_neurons))
@@ -237,7 +237,7 @@ def tpc_counts(net: SpikingNetwork, x: torch.Tensor, labels, bits: int) -> dict:
         rec = tpc.run(x, record=())
         err = 100 * (1 - float(rec.accuracy_curve(labels.to(rec.output_counts.device))[-1]))
         return {"error_pct": err, "adds": float(rec.synaptic_ops[-1]), "shifts": shifts,
-                "ops_source": "spikescope.pattern simulation"}
+                "ops_source": "spikescope.codes.pattern simulation"}
     p = pattern_ops(net, x, bits)
     err = 100 * (1 - float((p["logits"].argmax(1).cpu() == labels.cpu()).float().mean()))
     return {"error_pct": err, "adds": p["adds"], "shifts": shifts,

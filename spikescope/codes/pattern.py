@@ -30,11 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .encoding import register
-from .layers import Stage
-from .network import CODES, SpikingNetwork
-from .neurons import NeuronParams
-from .recording import Recording
+from ..neurons import NeuronParams
+from ..sim.network import CODES, SpikingNetwork
+from ..sim.recording import Recording
+from ..sim.stages import Stage
+from .encoders import register
 
 MAX_BITS = 24  # float32 holds 24-bit mantissas: sums of bit-weighted weights stay exact
 

@@ -15,12 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..codes.encoders import encode
+from ..neurons import NeuronParams, NeuronState, if_step, init_state
 from . import layerwise
-from .encoding import encode
 from .exact import exact_stages
-from .layers import Stage, avg_pool, fan_out, stage_activations
-from .neurons import NeuronParams, NeuronState, if_step, init_state
 from .recording import Recording
+from .stages import Stage, avg_pool, fan_out, stage_activations
 
 RECORDABLE = ("spikes", "membrane")
 READOUTS = ("spikes", "membrane")

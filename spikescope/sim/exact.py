@@ -25,7 +25,7 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from .layers import Stage
+from .stages import Stage
 
 SUM_BITS = 23
 """Significant bits a layer's largest sum may use (of float32's 24)."""

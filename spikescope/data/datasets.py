@@ -144,13 +144,13 @@ def _mnist(split: str, root: str | os.PathLike | None = None) -> tuple[torch.Ten
 def _jets(split: str, path: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """hls4ml LHC jets (OpenML 42468) from the user's file (``path=`` or $SPIKESCOPE_JETS):
     16 standardized features, labels g/q/w/z/t; see :mod:`spikescope.jets` (also has "val")."""
-    from . import jets
+    from .. import jets
 
     return jets.load(split, path)
 
 
 # ----------------------------------------------------------------------------- digits-events
-DIGITS_EVENTS_DIR = Path(__file__).resolve().parents[1] / "data" / "digits-events"
+DIGITS_EVENTS_DIR = Path(__file__).resolve().parents[2] / "data" / "digits-events"
 
 
 @cache
