@@ -14,10 +14,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .codes.ttfs import finetune_clamped
 from .convert import convert
 from .metrics import ann_ops
 from .sim.recording import Recording
+from .training.clamped import finetune_clamped
 
 COLUMNS = ["code", "variant", "steps", "bits", "error", "synaptic_ops", "spikes", "ann_ops",
            "ops", "ops_ratio", "threshold_update_ops"]

@@ -29,6 +29,34 @@ def fan_outs(model: nn.Module, input_shape: tuple[int, ...]) -> list[torch.Tenso
     return [fan_out(s) for s in parse(model.eval().cpu(), tuple(input_shape))]
 
 
+def accuracy(pred, labels) -> float:
+    """Fraction of ``pred`` equal to ``labels``; ``pred`` may be class indices (B,) or scores
+    (B, C), of which the argmax is taken. A prediction of -1 (undecided) counts as wrong."""
+    pred, labels = torch.as_tensor(pred), torch.as_tensor(labels)
+    if pred.dim() == labels.dim() + 1:
+        pred = pred.argmax(-1)
+    return float((pred.cpu() == labels.cpu()).float().mean())
+
+
+@torch.no_grad()
+def model_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Accuracy of ``model``'s argmax on ``x`` against ``y``; the model's train/eval mode is
+    left as it was (evaluated in eval mode)."""
+    was_training = model.training
+    try:
+        return accuracy(model.eval()(x), y)
+    finally:
+        model.train(was_training)
+
+
+def row_normalize(cm: np.ndarray) -> np.ndarray:
+    """Confusion matrix with each row divided by its sum (the share of each true class given
+    each answer); rows with no samples stay 0."""
+    cm = np.asarray(cm, dtype=np.float64)
+    rows = cm.sum(1, keepdims=True)
+    return np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+
+
 def confusion_matrix(pred, labels, n_classes: int) -> np.ndarray:
     """(C, C) counts: row = true class, column = predicted class.
 

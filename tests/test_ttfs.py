@@ -7,7 +7,7 @@ from torch import nn
 import spikescope as ss
 from spikescope import datasets, zoo
 from spikescope.codes.encoders import encode
-from spikescope.codes.ttfs import ClampedReLU, finetune_clamped
+from spikescope.training.clamped import ClampedReLU, finetune_clamped
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors
 

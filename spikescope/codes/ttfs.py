@@ -34,21 +34,18 @@ Variants:
   The flags ("expect a spike from me") are messages too: each change of H_j costs the fan-out
   of j in ``synaptic_ops`` (reported apart in ``recording.extras["threshold_update_ops"]``).
 - "ttfs-clamped" (eq. 2.29): the ANN is fine-tuned with ReLU_clamp(x) = x if x > beta else 0
-  (:func:`finetune_clamped`), then converted; with ``beta`` given to ``convert``, a hidden
-  neuron of layer l may only fire while t < lambda_l / beta (later spikes stand for
-  activations <= beta, which the clamped ANN sets to zero).
+  (:func:`spikescope.training.clamped.finetune_clamped`), then converted; with ``beta``
+  given to ``convert``, a hidden neuron of layer l may only fire while t < lambda_l / beta
+  (later spikes stand for activations <= beta, which the clamped ANN sets to zero).
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from tqdm.auto import tqdm
 
 from ..neurons import NeuronParams
 from ..sim.network import CODES, RECORDABLE, SpikingNetwork
@@ -147,7 +144,7 @@ class TTFSNetwork(SpikingNetwork):
             drive = h if self._in_drive is None else torch.maximum(self._in_drive, h)
             self._in_drive = drive
             if self.dynamic_threshold and self._static_input is not None:
-                x = self._check_input(self._static_input)
+                x = self.check_input(self._static_input)
                 self._in_pending = (x > 0) & ~(drive > 0)
         else:
             drive = self._fired[l - 1].to(h.dtype)
@@ -213,7 +210,7 @@ class TTFSNetwork(SpikingNetwork):
         # input_ops is recomputed below: stopped samples send no input events
         self._flag_buf = torch.zeros(len(self.stages) + 1, device=self.device)
         if self.dynamic_threshold and self._static_input is not None and self._t == 0:
-            x = self._check_input(self._static_input).reshape(self._batch, -1)
+            x = self.check_input(self._static_input).reshape(self._batch, -1)
             self._flag_buf[0] += ((x > 0).to(x.dtype) @ self.input_fan_out).mean()
         # a stopped sample sends no more input events either
         x_t = x_t * ~self._done.reshape(-1, *([1] * (x_t.dim() - 1)))
@@ -253,7 +250,8 @@ class TTFSDynThreshNetwork(TTFSNetwork):
 class TTFSClampedNetwork(TTFSNetwork):
     """TTFS of an ANN fine-tuned with the clamped ReLU (eq. 2.29, "TTFS clamped").
 
-    ``beta`` (ANN activation units, as in :func:`finetune_clamped`): hidden neurons of layer l
+    ``beta`` (ANN activation units, as in
+    :func:`~spikescope.training.clamped.finetune_clamped`): hidden neurons of layer l
     fire only while t < lambda_l / beta; None or 0 means no deadline.
     """
 
@@ -270,66 +268,6 @@ class TTFSClampedNetwork(TTFSNetwork):
         if not self.beta or not self.stages[l].relu:
             return float("inf")
         return self.lambdas[l] / self.beta
-
-
-class ClampedReLU(nn.Module):
-    """ReLU_clamp(x) = x if x > beta else 0 (eq. 2.29)."""
-
-    def __init__(self, beta: float) -> None:
-        super().__init__()
-        self.beta = float(beta)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * (x > self.beta).to(x.dtype)
-
-    def extra_repr(self) -> str:
-        return f"beta={self.beta}"
-
-
-def _swap_relus(module: nn.Module, make) -> int:
-    n = 0
-    for name, child in module.named_children():
-        if isinstance(child, (nn.ReLU, ClampedReLU)):
-            setattr(module, name, make())
-            n += 1
-        else:
-            n += _swap_relus(child, make)
-    return n
-
-
-def finetune_clamped(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float = 0.1, *,
-                     epochs: int = 10, lr: float = 1e-3, batch_size: int = 64, seed: int = 0,
-                     progress: bool = True) -> nn.Module:
-    """Fine-tune a copy of ``model`` with every ReLU clamped below ``beta`` (eq. 2.29).
-
-    Returns the refined copy in eval mode with plain ReLU modules again (so it converts as
-    usual); convert it with ``code="ttfs-clamped", beta=beta``. ``beta`` is in the units of
-    the ANN's activations. Adam, cross-entropy, seeded; a tqdm bar shows the epochs.
-    """
-    if not beta >= 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
-    if int(epochs) != epochs or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs}")
-    torch.manual_seed(seed)
-    tuned = copy.deepcopy(model).cpu()
-    if _swap_relus(tuned, lambda: ClampedReLU(beta)) == 0:
-        raise ValueError("the model has no nn.ReLU modules to clamp")
-    x, y = torch.as_tensor(x).float(), torch.as_tensor(y).long()
-    opt = torch.optim.Adam(tuned.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    bar = tqdm(range(int(epochs)), desc=f"fine-tuning clamped ReLU (beta={beta})",
-               disable=not progress)
-    for _ in bar:
-        tuned.train()
-        for idx in torch.randperm(len(x), generator=gen).split(batch_size):
-            opt.zero_grad()
-            loss = F.cross_entropy(tuned(x[idx]), y[idx])
-            loss.backward()
-            opt.step()
-        bar.set_postfix(loss=float(loss.detach()))
-    _swap_relus(tuned, nn.ReLU)
-    tuned.clamp_beta = float(beta)
-    return tuned.eval()
 
 
 CODES["ttfs"] = TTFSNetwork

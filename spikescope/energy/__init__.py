@@ -202,7 +202,7 @@ def pattern_ops(net: SpikingNetwork, x: torch.Tensor, bits: int) -> dict[str, fl
     bit. Returns per-sample means {"adds", "shifts", "logits"}, the logits being the
     output logits of the network running on truncated activations.
     """
-    h = quantize_activation(net._check_input(x).double(), bits)
+    h = quantize_activation(net.check_input(x).double(), bits)
     adds = torch.zeros(len(h), dtype=torch.float64)
     fans = [net.input_fan_out] + list(net.fan_outs[:-1])
     last = len(net.stages) - 1

@@ -1,4 +1,4 @@
-"""Spiking neuron update equations (functional core).
+"""Integrate-and-fire neurons, non-leaky ("if") and leaky ("lif"): the reference model.
 
 The general integrate-and-fire update (thesis Sec. 2.1, "Spikes are the next digits" eq. for
 IF/LIF with leak, hard/soft reset and graded spikes), one time step of length ``dt``:
@@ -15,56 +15,18 @@ neuron ignores its input and cannot fire.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import NamedTuple
-
 import torch
 
-RESETS = ("subtract", "zero")
-
-
-@dataclass(frozen=True)
-class NeuronParams:
-    """Parameters of an integrate-and-fire population.
-
-    threshold: firing threshold (dimensionless, in units of normalized input current).
-    leak: multiplicative leak per step in (0, 1]; 1 = non-leaky IF.
-    reset: "subtract" (soft reset, eq. 2.4b) or "zero" (hard reset, eq. 2.4c).
-    refractory: refractory period in time steps (0 = none).
-    graded: emit n = floor(V / threshold) spikes per step instead of at most one.
-    """
-
-    threshold: float = 1.0
-    leak: float = 1.0
-    reset: str = "subtract"
-    refractory: int = 0
-    graded: bool = False
-
-    def __post_init__(self) -> None:
-        if not (self.threshold > 0 and torch.isfinite(torch.tensor(self.threshold))):
-            raise ValueError(f"threshold must be a positive finite number, got {self.threshold}")
-        if not 0 < self.leak <= 1:
-            raise ValueError(f"leak must be in (0, 1] (1 = non-leaky IF), got {self.leak}")
-        if self.reset not in RESETS:
-            raise ValueError(f"reset must be one of {RESETS}, got {self.reset!r}")
-        if int(self.refractory) != self.refractory or self.refractory < 0:
-            raise ValueError(f"refractory must be a non-negative integer of steps, "
-                             f"got {self.refractory}")
-
-
-class NeuronState(NamedTuple):
-    """Membrane potential ``v`` and remaining refractory steps ``refrac`` (None if unused)."""
-
-    v: torch.Tensor
-    refrac: torch.Tensor | None
-
-
-def init_state(shape: tuple[int, ...], params: NeuronParams, *, device=None,
-               dtype=torch.float32) -> NeuronState:
-    """Resting state: V = 0, not refractory."""
-    v = torch.zeros(shape, device=device, dtype=dtype)
-    refrac = torch.zeros(shape, device=device, dtype=torch.int32) if params.refractory else None
-    return NeuronState(v, refrac)
+from . import numba_kernel
+from .base import (
+    LayerRun,
+    NeuronModel,
+    NeuronParams,
+    NeuronState,
+    SpikeFn,
+    init_state,
+    register_neuron,
+)
 
 
 def if_step(state: NeuronState, current: torch.Tensor,
@@ -99,13 +61,75 @@ def if_step(state: NeuronState, current: torch.Tensor,
     return spikes, state
 
 
+def if_surrogate_step(v: torch.Tensor, current: torch.Tensor, params: NeuronParams,
+                      spike_fn: SpikeFn, *, leak: torch.Tensor | float | None = None,
+                      detach_reset: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """eq. 2.4 without in-place operations, for backpropagation through time:
+    V = leak V + I, s = spike_fn(V - threshold), V <- V - s threshold (or V (1 - s)).
+    ``detach_reset``: no gradient through the reset (common practice, more stable)."""
+    leak = params.leak if leak is None else leak
+    v = leak * v + current
+    s = spike_fn(v - params.threshold)
+    sr = s.detach() if detach_reset else s
+    v = v - sr * params.threshold if params.reset == "subtract" else v * (1 - sr)
+    return s, v
+
+
+@register_neuron("if")
+class IF(NeuronModel):
+    """Non-leaky integrate-and-fire (eq. 2.4 with leak = 1); the reference model.
+
+    Its layer-by-layer backend is the compiled kernel :mod:`spikescope.neurons.numba_kernel`
+    (binary spikes, float32 on the CPU), proved equal to :func:`if_step` bit for bit.
+    """
+
+    def __init__(self, params: NeuronParams | None = None, **kwargs) -> None:
+        super().__init__(params, **kwargs)
+        self._check_leak()
+
+    def _check_leak(self) -> None:
+        if self.params.leak != 1:
+            raise ValueError(f"the 'if' neuron does not leak (leak = 1); got leak="
+                             f"{self.params.leak}: use neuron='lif'")
+
+    def step(self, state: NeuronState, current: torch.Tensor
+             ) -> tuple[torch.Tensor, NeuronState]:
+        """eq. 2.4: :func:`if_step`."""
+        return if_step(state, current, self.params)
+
+    def surrogate_step(self, v, current, spike_fn, *, leak=None, detach_reset=True):
+        """eq. 2.4 for training: :func:`if_surrogate_step`."""
+        return if_surrogate_step(v, current, self.params, spike_fn, leak=leak,
+                                 detach_reset=detach_reset)
+
+    def run_layer(self, current: torch.Tensor, state: NeuronState, timesteps: int, *,
+                  clamp: int = 0, integrate_only: bool = False, fan: torch.Tensor,
+                  trace: bool = False) -> LayerRun:
+        """T steps in one compiled pass where it applies (binary spikes, float32, CPU),
+        else by stepping (the base class)."""
+        if not numba_kernel.applies(self.params, current):
+            return super().run_layer(current, state, timesteps, clamp=clamp,
+                                     integrate_only=integrate_only, fan=fan, trace=trace)
+        return numba_kernel.run_layer(current, state, self.params, timesteps, clamp=clamp,
+                                      integrate_only=integrate_only, fan=fan, trace=trace)
+
+
+@register_neuron("lif")
+class LIF(IF):
+    """Leaky integrate-and-fire (eq. 2.4, leak = exp(-dt / tau) in (0, 1])."""
+
+    def _check_leak(self) -> None:
+        """Any leak in (0, 1] (NeuronParams checks the range)."""
+
+
 def rate_current_curve(current: torch.Tensor, timesteps: int,
-                       params: NeuronParams = NeuronParams()) -> torch.Tensor:
+                       params: NeuronParams | None = None) -> torch.Tensor:
     """Spike rate (spikes per step) of IF neurons driven by a constant ``current`` for T steps.
 
     With reset by subtraction the rate is floor(z*T)/T -> ReLU(z) clipped at 1/threshold;
-    with reset to zero it is floor(T / ceil(threshold/z)) / T.
+    with reset to zero it is floor(T / ceil(threshold/z)) / T. ``params``: default IF.
     """
+    params = NeuronParams() if params is None else params
     state = init_state(tuple(current.shape), params, device=current.device)
     count = torch.zeros_like(current)
     for _ in range(timesteps):

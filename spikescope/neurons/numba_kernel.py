@@ -1,7 +1,8 @@
-"""Compiled neuron kernels (numba): the IF/LIF update of :mod:`spikescope.neurons`, fused.
+"""Compiled backend of the IF/LIF model (numba): :func:`~spikescope.neurons.if_lif.if_step`
+fused over the T steps of a layer.
 
-:func:`integrate` runs :func:`spikescope.neurons.if_step` over the T steps of a layer
-(:mod:`spikescope.layerwise`) with the same float32 operations in the same order, so it gives
+:func:`integrate` runs :func:`spikescope.neurons.if_lif.if_step` over the T steps of a layer
+(:mod:`spikescope.sim.layerwise`) with the same float32 operations in the same order, so it gives
 the same bits, and in the same pass counts spikes per neuron and spikes and synaptic
 operations per sample and step: one call instead of T rounds of five tensor operations.
 Stepping itself stays with torch's operations, which on two threads beat one compiled pass
@@ -14,7 +15,7 @@ import numba
 import numpy as np
 import torch
 
-from . import NeuronParams, NeuronState
+from .base import LayerRun, NeuronParams, NeuronState
 
 NO_TRACE = torch.empty(0, 1)
 """Pass as ``trace`` to skip writing the membrane after every step."""
@@ -110,3 +111,28 @@ def integrate(current: torch.Tensor, state: NeuronState, params: NeuronParams,
                f32(params.threshold), f32(params.leak), params.reset == "zero",
                int(params.refractory), int(clamp), bool(integrate_only))
 
+
+
+def applies(params: NeuronParams, current: torch.Tensor) -> bool:
+    """Whether :func:`run_layer` can take ``current``: binary spikes, float32, CPU."""
+    return (not params.graded and current.device.type == "cpu"
+            and current.dtype == torch.float32)
+
+
+def run_layer(current: torch.Tensor, state: NeuronState, params: NeuronParams, timesteps: int,
+              *, clamp: int, integrate_only: bool, fan: torch.Tensor, trace: bool) -> LayerRun:
+    """:meth:`spikescope.neurons.NeuronModel.run_layer` in one compiled pass (see
+    :func:`integrate`); ``state`` is replaced by a fresh contiguous copy."""
+    T = int(timesteps)
+    shape = tuple(current.shape[1:])
+    B, N = shape[0], fan.numel()
+    state = NeuronState(state.v.contiguous().clone(),
+                        None if state.refrac is None else state.refrac.contiguous().clone())
+    spikes = torch.empty((T, *shape))
+    v_trace = torch.empty((T, B, N)) if trace else None
+    counts, stats = torch.zeros(B, N), torch.zeros(T, B, 2)
+    integrate(current.reshape(len(current), -1).contiguous(), state, params,
+              spikes.view(T, -1), NO_TRACE if v_trace is None else v_trace.view(T, -1),
+              counts.view(-1), stats, fan.cpu().numpy().astype(np.int64), int(min(clamp, T)),
+              integrate_only)
+    return LayerRun(spikes, v_trace, counts, stats, state)

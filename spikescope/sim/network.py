@@ -132,17 +132,17 @@ class SpikingNetwork:
     @torch.no_grad()
     def ann_forward(self, x: torch.Tensor) -> torch.Tensor:
         """Output of the normalized ANN (the original output divided by lambda_L)."""
-        h = self._check_input(x)
+        h = self.check_input(x)
         for s in self.stages:
             h = s.ann_forward(h)
         return h
 
     def ann_activations(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Normalized ANN activations (ReLU'd) per layer, (B, N) each: the target rates."""
-        return stage_activations(self.stages, self._check_input(x))
+        return stage_activations(self.stages, self.check_input(x))
 
     # ----------------------------------------------------------------- simulation
-    def _check_input(self, x: torch.Tensor, *, time_major: bool = False) -> torch.Tensor:
+    def check_input(self, x: torch.Tensor, *, time_major: bool = False) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
             x = torch.as_tensor(x)
         x = x.to(self.device, torch.float32)
@@ -205,7 +205,7 @@ class SpikingNetwork:
         """
         if not self._state:
             raise RuntimeError("call reset(batch_size) before step()")
-        x_t = self._check_input(x_t)
+        x_t = self.check_input(x_t)
         if x_t.shape[0] != self._batch:
             raise ValueError(f"step input has batch size {x_t.shape[0]}, reset was called with "
                              f"{self._batch}")
@@ -314,7 +314,7 @@ class SpikingNetwork:
         ``reset(B)`` followed by ``step(x_t)`` for every encoded step, bit for bit; small
         runs take the faster layer-by-layer path (:mod:`spikescope.layerwise`).
         """
-        x = self._check_input(x, time_major=(encoding == "events"))
+        x = self.check_input(x, time_major=(encoding == "events"))
         inputs = encode(x, timesteps, encoding, dt_ms=self.dt_ms, **encoding_options)
         B = inputs.shape[1]
         self.reset(B, record=record, neurons=neurons)

@@ -12,6 +12,7 @@ from ..neurons.surrogate import (
     spike,
     surrogate_step,
 )
+from .clamped import ClampedReLU, finetune_clamped
 from .snn import (
     SNN,
     DirectSpikingNetwork,
@@ -25,6 +26,7 @@ from .snn import (
     to_spiking_network,
 )
 
-__all__ = ["SNN", "DirectSpikingNetwork", "SURROGATES", "SurrogateSpike", "fit", "load",
-           "predict", "pseudo_derivative", "save", "spike", "spike_count_cross_entropy",
-           "spike_count_mse", "ssim", "surrogate_step", "to_spiking_network"]
+__all__ = ["ClampedReLU", "DirectSpikingNetwork", "SNN", "SURROGATES", "SurrogateSpike",
+           "finetune_clamped", "fit", "load", "predict", "pseudo_derivative", "save", "spike",
+           "spike_count_cross_entropy", "spike_count_mse", "ssim", "surrogate_step",
+           "to_spiking_network"]
