@@ -1,0 +1,34 @@
+"""What cannot be read or converted: the loading errors and the unsupported-layer placeholder."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..convert.parse import ConversionError
+
+
+class ModelLoadError(ValueError):
+    """A model file cannot be read: corrupt, truncated, too large, or of an unknown format."""
+
+
+class UnsafeModelError(ModelLoadError):
+    """A model file would run code when loaded; it was refused and nothing was executed."""
+
+
+class RunFileError(ValueError):
+    """A run file (from :func:`.runs.save_run`) is corrupt or not a spikescope run."""
+
+
+class UnsupportedLayer(nn.Module):
+    """Placeholder for a layer spikescope cannot convert (so it can be reported)."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__()
+        self.kind, self.detail = kind, detail
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise ConversionError(f"unsupported layer {self.kind} {self.detail}".strip())
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}" + (f", {self.detail}" if self.detail else "")

@@ -1,0 +1,143 @@
+"""Run files: one ``.npz`` of arrays plus a JSON header (no pickle), enough to redraw a run."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..sim.recording import Recording
+from .errors import RunFileError
+from .safety import DEFAULT_MAX_BYTES
+
+RUN_FORMAT = "spikescope-run"
+RUN_VERSION = 1
+
+
+def _json_ready(obj: Any, where: str) -> Any:
+    try:
+        return json.loads(json.dumps(obj, default=_json_default, allow_nan=True))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where} must be JSON-serializable (numbers, strings, lists, "
+                         f"dicts): {e}") from e
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.generic,)):
+        return o.item()
+    if isinstance(o, (np.ndarray, torch.Tensor)):
+        return np.asarray(o.cpu() if isinstance(o, torch.Tensor) else o).tolist()
+    if isinstance(o, (tuple, set)):
+        return list(o)
+    raise TypeError(f"{type(o).__name__} is not JSON-serializable")
+
+
+def save_run(path: str | os.PathLike, net_params: dict, recording: Recording, *,
+             plots: dict[str, Any] | None = None) -> Path:
+    """Save a run: parameters, the Recording (summary and arrays) and extra plot data.
+
+    One ``.npz`` file (no pickle): ``meta.json`` (format, parameters, ``recording.summary()``,
+    layer names, dt, readout) plus the Recording's arrays and ``plots`` (name -> array, e.g. an
+    accuracy curve or a confusion matrix), so every figure of the run can be drawn again.
+    """
+    if not isinstance(recording, Recording):
+        raise TypeError(f"recording must be a spikescope Recording, got "
+                        f"{type(recording).__name__}")
+    if not isinstance(net_params, dict):
+        raise TypeError(f"net_params must be a dict, got {type(net_params).__name__}")
+    plots = dict(plots or {})
+    meta = {"format": RUN_FORMAT, "version": RUN_VERSION,
+            "params": _json_ready(net_params, "net_params"),
+            "summary": _json_ready(recording.summary(), "summary"),
+            "layer_names": list(recording.layer_names), "dt_ms": recording.dt_ms,
+            "readout": recording.readout, "plots": sorted(plots),
+            "has_trains": recording.spike_trains is not None,
+            "has_membrane": recording.membrane is not None}
+    arrays: dict[str, np.ndarray] = {
+        "meta.json": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+        "output_counts": _np(recording.output_counts),
+        "output_potential": _np(recording.output_potential),
+        "layer_spikes": _np(recording.layer_spikes), "layer_ops": _np(recording.layer_ops)}
+    for l in range(len(recording.layer_names)):
+        arrays[f"spike_counts/{l}"] = _np(recording.spike_counts[l])
+        if recording.spike_trains is not None:
+            arrays[f"spike_trains/{l}"] = _np(recording.spike_trains[l])
+        if recording.membrane is not None:
+            arrays[f"membrane/{l}"] = _np(recording.membrane[l])
+            if recording.membrane_neurons is not None:
+                arrays[f"membrane_neurons/{l}"] = _np(recording.membrane_neurons[l])
+    for k, v in plots.items():
+        a = np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v)
+        if a.dtype == object:
+            raise ValueError(f"plot data {k!r} must be a numeric array, got objects")
+        arrays[f"plot/{k}"] = a
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    return path
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()
+
+
+@dataclass
+class Run:
+    """A run read back by :func:`load_run`: parameters, summary, Recording and plot data."""
+
+    params: dict
+    summary: dict
+    recording: Recording
+    plots: dict[str, np.ndarray]
+
+
+def load_run(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Run:
+    """Read a run saved by :func:`save_run` (``allow_pickle=False``: arrays only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"run file {path} does not exist")
+    if path.stat().st_size > max_bytes:
+        raise RunFileError(f"{path}: exceeds the size limit of {max_bytes} bytes")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as e:  # noqa: BLE001 - zip/npy errors of many kinds
+        raise RunFileError(f"{path}: not a readable run file ({type(e).__name__}: {e})") from e
+    try:
+        meta = json.loads(arrays["meta.json"].tobytes().decode())
+        if meta.get("format") != RUN_FORMAT:
+            raise RunFileError(f"{path}: not a spikescope run (format {meta.get('format')!r})")
+        if int(meta.get("version", 0)) > RUN_VERSION:
+            raise RunFileError(f"{path}: run format version {meta['version']} is newer than "
+                               f"this spikescope ({RUN_VERSION})")
+        names = list(meta["layer_names"])
+        L = len(names)
+        t = torch.from_numpy
+
+        def per_layer(prefix: str) -> list[torch.Tensor]:
+            return [t(arrays[f"{prefix}/{l}"]) for l in range(L)]
+
+        rec = Recording(
+            layer_names=names, spike_counts=per_layer("spike_counts"),
+            output_counts=t(arrays["output_counts"]),
+            output_potential=t(arrays["output_potential"]),
+            layer_spikes=t(arrays["layer_spikes"]), layer_ops=t(arrays["layer_ops"]),
+            spike_trains=per_layer("spike_trains") if meta["has_trains"] else None,
+            membrane=per_layer("membrane") if meta["has_membrane"] else None,
+            membrane_neurons=per_layer("membrane_neurons")
+            if meta["has_membrane"] and f"membrane_neurons/{0}" in arrays else None,
+            dt_ms=float(meta["dt_ms"]), readout=meta["readout"])
+        plots = {k: arrays[f"plot/{k}"] for k in meta["plots"]}
+    except RunFileError:
+        raise
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError) as e:
+        raise RunFileError(f"{path}: incomplete or corrupt run file ({type(e).__name__}: "
+                           f"{e})") from e
+    return Run(params=meta["params"], summary=meta["summary"], recording=rec, plots=plots)
