@@ -2,39 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import holoviews as hv
 import numpy as np
 import panel as pn
 
+from spikescope.metrics import row_normalize
+
 from .base import View, help_text, hv_pane
+from .uithread import ui_runner
+
+#: Layout of the evaluation tab's confusion matrices.
+EVALUATION_HEATMAP = dict(responsive=True, height=320, xlabel="predicted class",
+                          ylabel="true class", framewise=True)
 
 
-def ui_applier():
-    """How a worker thread applies results: on the Bokeh document's next tick when served."""
-    doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
-        return lambda fn: doc.add_next_tick_callback(fn)
-    return None
+def confusion_heatmap(cm: np.ndarray | None, title: str, class_names: Sequence[str] | None = None,
+                      *, n_classes: int = 10, cmap: str = "Blues", values: bool = False,
+                      **opts) -> hv.HeatMap | hv.Overlay:
+    """Row-normalized confusion matrix (rows = true class, ``spikescope.metrics.row_normalize``)
+    as a HeatMap; hover shows share and count.
 
-
-def row_normalized(cm: np.ndarray) -> np.ndarray:
-    """Each row (true class) divided by its count: the share predicted as each class."""
-    rows = cm.sum(1, keepdims=True)
-    return np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
-
-
-def confusion_heatmap(cm: np.ndarray | None, title: str, n_classes: int = 10) -> hv.HeatMap:
-    """Row-normalized confusion matrix (all zeros before an evaluation)."""
+    ``cm`` None draws all zeros (``n_classes`` of them) before an evaluation. Classes are
+    labelled by ``class_names`` (default: their indices); ``values`` writes each share on its
+    cell; ``opts`` are further HoloViews options (size, labels, toolbar).
+    """
     if cm is None:
         cm = np.zeros((n_classes, n_classes), dtype=np.int64)
         title += " (evaluate first)"
-    norm = row_normalized(cm)
+    share = row_normalize(cm)
     C = cm.shape[0]
-    data = [(str(p), str(tr), norm[tr, p], int(cm[tr, p])) for tr in range(C) for p in range(C)]
-    hm = hv.HeatMap(data, ["predicted", "true"], ["share", "count"])
-    return hm.opts(title=title, cmap="Blues", clim=(0, 1), colorbar=True, tools=["hover"],
-                   responsive=True, height=320, xlabel="predicted class",
-                   ylabel="true class", framewise=True, invert_yaxis=True)
+    names = [str(c) for c in (class_names if class_names is not None else range(C))]
+    data = [(names[p], names[tr], float(share[tr, p]), int(cm[tr, p]))
+            for tr in range(C) for p in range(C)]
+    hm = hv.HeatMap(data, ["predicted", "true"], ["share", "count"]).opts(
+        title=title, cmap=cmap, clim=(0, 1), colorbar=True, tools=["hover"],
+        invert_yaxis=True, **opts)
+    if not values:
+        return hm
+    text = hv.Labels([(p, tr, f"{v:.2f}") for p, tr, v, _ in data],
+                     kdims=["predicted", "true"], vdims=["text"]).opts(text_font_size="9pt")
+    return hm * text
 
 
 class EvaluationView(View):
@@ -62,10 +71,12 @@ class EvaluationView(View):
         ev = s.param.evaluation
         self.ann_cm = hv.DynamicMap(pn.bind(lambda evaluation: confusion_heatmap(
             evaluation.ann_confusion if evaluation else None,
-            "ANN confusion (row-normalized)", s.net.n_classes), evaluation=ev))
+            "ANN confusion (row-normalized)", n_classes=s.net.n_classes,
+            **EVALUATION_HEATMAP), evaluation=ev))
         self.snn_cm = hv.DynamicMap(pn.bind(lambda evaluation: confusion_heatmap(
             evaluation.snn_confusion if evaluation else None,
-            "SNN confusion at T (row-normalized)", s.net.n_classes), evaluation=ev))
+            "SNN confusion at T (row-normalized)", n_classes=s.net.n_classes,
+            **EVALUATION_HEATMAP), evaluation=ev))
         self.accuracy = hv.DynamicMap(pn.bind(self._accuracy, evaluation=ev, t=s.param.t))
         self.error_ops = hv.DynamicMap(pn.bind(self._error_ops, evaluation=ev, t=s.param.t))
         for plot, to_t in ((self.accuracy, self._t_from_time), (self.error_ops,
@@ -77,7 +88,7 @@ class EvaluationView(View):
                                         sizing_mode="stretch_width")
 
     def start(self):
-        self.session.evaluate(on_done=ui_applier())
+        self.session.evaluate(on_done=ui_runner())
 
     def _progress(self, *_):
         s = self.session

@@ -40,6 +40,9 @@ class ControlsView(View):
                                                            start=0.1, end=2.0, step=0.05, **W)
         self.leak = pn.widgets.FloatSlider.from_param(p.leak, name="Leak per step (1 = IF)",
                                                       step=0.005, **W)
+        self.neuron = pn.widgets.Select.from_param(
+            p.neuron, name="Neuron model", description="spikescope.neurons.NEURONS: if = "
+            "non-leaky integrate-and-fire; lif = leaky (a leak < 1 selects it).", **W)
         self.reset = pn.widgets.RadioButtonGroup.from_param(p.reset, **W)
         self.clamp = pn.widgets.IntSlider.from_param(p.clamp_delay,
                                                      name="Clamp delay (steps per layer)", **W)
@@ -58,8 +61,8 @@ class ControlsView(View):
 
     def _conversion_controls(self, *_):
         """A trained SNN runs as trained: the conversion and neuron controls do not apply."""
-        for w in (self.code, self.percentile, self.threshold, self.leak, self.reset,
-                  self.clamp, self.encoding):
+        for w in (self.code, self.percentile, self.neuron, self.threshold, self.leak,
+                  self.reset, self.clamp, self.encoding):
             w.disabled = self.session.trained
 
     def transport(self) -> pn.Column:
@@ -72,5 +75,6 @@ class ControlsView(View):
             "### Time", self.transport(),
             "### Network", self.model, self.dataset, pn.Row(self.sample, self.random),
             self.code, self.encoding, self.percentile, self.timesteps,
-            "### Neurons", self.threshold, self.leak, pn.pane.Markdown("Reset after a spike"),
+            "### Neurons", self.neuron, self.threshold, self.leak,
+            pn.pane.Markdown("Reset after a spike"),
             self.reset, self.clamp, self.speed, sizing_mode="stretch_width")

@@ -18,12 +18,14 @@ from .raster import RasterView
 from .reconstruction import InputView
 from .session import Session
 from .tradeoff import TradeoffView
+from .transfer import UPLOAD_PREFIX
+from .uithread import ui_runner
 from .upload import UploadView
 
 TITLE = "spikescope: step a converted spiking network"
 #: Session parameters mirrored in the URL query: /app?model=digits-mlp&sample=3&percentile=99.0
 URL_PARAMS = ("model", "dataset", "sample", "code", "encoding", "percentile", "timesteps",
-              "threshold", "leak", "reset", "clamp_delay", "speed", "eval_samples")
+              "threshold", "leak", "neuron", "reset", "clamp_delay", "speed", "eval_samples")
 #: Tabs built on first show (keeps the page load fast): index in the tab list -> title.
 LAZY_TABS = ("Sweeps", "Jets", "Learning rules")
 JETS_HELP = (
@@ -32,14 +34,6 @@ JETS_HELP = (
     "(ARFF or CSV, see `data/README.md`), train the jet-mlp once with "
     "`python scripts/train_jets.py FILE`, then enter the file path (or set $SPIKESCOPE_JETS) "
     "and press Load. The tab then shows the ANN and SNN confusion matrices side by side.")
-
-
-def _ui_call(doc, fn) -> None:
-    """Run ``fn`` under the document lock when served (from a worker thread), else now."""
-    if doc is not None and doc.session_context is not None:
-        doc.add_next_tick_callback(fn)
-    else:
-        fn()
 
 
 class JetsTab(pn.viewable.Viewer):
@@ -59,7 +53,7 @@ class JetsTab(pn.viewable.Viewer):
 
     def _on_load(self, _=None) -> None:
         path = self.path.value.strip() or None
-        doc = pn.state.curdoc
+        on_ui = ui_runner()
         self.load.disabled = True
         self.status.param.update(object="Loading the jet data, converting and running the "
                                         "SNN on the test set...", alert_type="info")
@@ -71,9 +65,9 @@ class JetsTab(pn.viewable.Viewer):
                 view = JetsView.from_file(path)
             except Exception as e:  # noqa: BLE001 - shown in the tab; the session keeps working
                 msg = f"**Could not load the jet data**: {type(e).__name__}: {e}"
-                _ui_call(doc, lambda: self._done(None, msg))
+                on_ui(lambda: self._done(None, msg))
                 return
-            _ui_call(doc, lambda: self._done(view, None))
+            on_ui(lambda: self._done(view, None))
 
         threading.Thread(target=work, daemon=True, name="spikescope-jets").start()
 
@@ -191,7 +185,7 @@ class Dashboard(pn.viewable.Viewer):
     # ------------------------------------------------------------------ run export
     def _run_filename(self) -> str:
         s = self.session
-        name = str(s.model).replace("upload: ", "").replace(" ", "_").replace("/", "_")
+        name = str(s.model).replace(UPLOAD_PREFIX, "").replace(" ", "_").replace("/", "_")
         return f"spikescope-run-{name}-sample{s.sample}-T{s.timesteps}.npz"
 
     def _run_file(self) -> io.BytesIO:

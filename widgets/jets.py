@@ -13,8 +13,10 @@ import numpy as np
 import panel as pn
 import param
 
-from spikescope import jets
+from spikescope import energy, jets
 from spikescope.jets import JetComparison
+
+from .confusion import confusion_heatmap
 
 if "bokeh" not in hv.Store.renderers or hv.Store.current_backend != "bokeh":
     hv.extension("bokeh", logo=False)
@@ -23,35 +25,28 @@ ANN_COLOR, SNN_COLOR = "#1f77b4", "#d62728"
 
 
 def _energy():
-    """``spikescope.energy`` if present (EDP needs it), else None."""
-    try:
-        from spikescope import energy
-    except ImportError:
-        return None
-    return energy if hasattr(energy, "PLATFORMS") and hasattr(energy, "tradeoff") else None
+    """``spikescope.energy``, through one seam (a test replaces it to draw the view without
+    EDP)."""
+    return energy
 
 
 def _edp_platforms() -> list[str]:
     """Platforms with a per-synaptic-op energy (the ones an SNN trade-off can use)."""
-    energy = _energy()
-    if energy is None:
+    module = _energy()
+    if module is None:
         return []
-    return [name for name, p in energy.PLATFORMS.items()
+    return [name for name, p in module.PLATFORMS.items()
             if getattr(p, "energy_per_sop_j", 1.0) is not None]
 
 
-def confusion_heatmap(cm: np.ndarray, class_names, title: str, color: str = "Blues") -> hv.Overlay:
-    """Row-normalized confusion matrix (rows = true class) as a HeatMap with value labels."""
-    frac = jets.row_normalize(cm)
-    labels = [jets.CLASS_NAMES.get(c, c) for c in class_names]
-    rows = [(labels[j], labels[i], float(frac[i, j])) for i in range(len(labels))
-            for j in range(len(labels))]
-    heat = hv.HeatMap(rows, kdims=["predicted", "true"], vdims=["fraction"]).opts(
-        title=title, cmap=color, clim=(0, 1), colorbar=True, tools=["hover"], width=340,
-        height=300, xrotation=30, invert_yaxis=True, default_tools=[], toolbar=None)
-    text = hv.Labels([(p, t, f"{v:.2f}") for p, t, v in rows],
-                     kdims=["predicted", "true"], vdims=["text"]).opts(text_font_size="9pt")
-    return heat * text
+#: Layout of the jet confusion matrices (value labels on the cells).
+JET_HEATMAP = dict(values=True, width=340, height=300, xrotation=30, default_tools=[],
+                   toolbar=None)
+
+
+def class_labels(class_names) -> list[str]:
+    """Display names of jet classes (``spikescope.jets.CLASS_NAMES``)."""
+    return [jets.CLASS_NAMES.get(c, c) for c in class_names]
 
 
 class JetsView(pn.viewable.Viewer):
@@ -94,15 +89,15 @@ class JetsView(pn.viewable.Viewer):
     @param.depends("comparison")
     def ann_matrix(self) -> hv.Overlay:
         c = self.comparison
-        return confusion_heatmap(c.cm_ann, c.class_names,
-                                 f"ANN: accuracy {100 * c.ann_accuracy:.1f}%", "Blues")
+        return confusion_heatmap(c.cm_ann, f"ANN: accuracy {100 * c.ann_accuracy:.1f}%",
+                                 class_labels(c.class_names), cmap="Blues", **JET_HEATMAP)
 
     @param.depends("comparison", "t")
     def snn_matrix(self) -> hv.Overlay:
         c = self.comparison
-        return confusion_heatmap(c.cm_snn(self._step), c.class_names,
-                                 f"SNN after {self.t} steps: accuracy "
-                                 f"{100 * c.snn_accuracy(self._step):.1f}%", "Reds")
+        return confusion_heatmap(c.cm_snn(self._step), f"SNN after {self.t} steps: accuracy "
+                                 f"{100 * c.snn_accuracy(self._step):.1f}%",
+                                 class_labels(c.class_names), cmap="Reds", **JET_HEATMAP)
 
     @param.depends("comparison", "t")
     def class_bars(self) -> hv.Bars:
@@ -133,12 +128,12 @@ class JetsView(pn.viewable.Viewer):
 
     @param.depends("comparison", "t", "platform")
     def edp_plot(self):
-        energy = _energy()
-        if energy is None or self.platform is None:
+        module = _energy()
+        if module is None or self.platform is None:
             return pn.pane.Markdown("EDP needs `spikescope.energy` (not available here).")
         c = self.comparison
         try:
-            df = energy.tradeoff(c.recording, c.labels, self.platform)
+            df = module.tradeoff(c.recording, c.labels, self.platform)
         except (ValueError, KeyError) as e:
             return pn.pane.Alert(f"No EDP for {self.platform}: {e}", alert_type="warning")
         col = "edp_js" if "edp_js" in df else next(k for k in df if "edp" in k.lower())

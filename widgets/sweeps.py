@@ -3,7 +3,7 @@
 Heat maps of accuracy / synaptic ops / EDP over two swept settings (one panel per value of the
 others) and the Pareto front of accuracy against cost (ops, energy or EDP on a chosen
 platform). The sweep runs in a background thread (in this process or on dask workers); every
-finished point reaches the plots through the document lock (``doc.add_next_tick_callback``).
+finished point reaches the plots on the UI thread (:func:`widgets.uithread.ui_runner`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import param
 from spikescope import sweep, zoo
 from spikescope.sim.network import CODES
 
+from .uithread import ui_runner
+
 hv.Store.set_current_backend("bokeh")
 
 #: settings a heat map can put on its axes (and that the view lets you sweep)
@@ -35,7 +37,7 @@ class SweepCancelled(Exception):
 class SweepSettings(param.Parameterized):
     """What a sweep launched from the view covers (no Panel here: usable from a notebook)."""
 
-    model = param.Selector(default="digits-mlp", objects=list(zoo.ARCHITECTURES),
+    model = param.Selector(default="digits-mlp", objects=zoo.names(),
                            doc="Trained ANN from the zoo.")
     percentiles = param.ListSelector(default=[99.0, 99.9, 100.0],
                                      objects=[90.0, 99.0, 99.9, 99.99, 100.0],
@@ -92,7 +94,7 @@ class SweepsView(pn.viewable.Viewer):
         super().__init__(**params)
         self._thread: threading.Thread | None = None
         self._stop_requested = threading.Event()
-        self._doc = None
+        self._on_ui = ui_runner()  # replaced by the one of the page that starts a sweep
         self._tmp = None
         if self.results is not None:
             self._update_choices()
@@ -110,7 +112,7 @@ class SweepsView(pn.viewable.Viewer):
         if not self.out:
             self._tmp = tempfile.TemporaryDirectory(prefix="spikescope-sweep-")
             self.out = self._tmp.name
-        self._doc = pn.state.curdoc
+        self._on_ui = ui_runner()
         self._stop_requested.clear()
         n = len(s.points())
         done = sweep.finished_ids(self.out) & {p["point_id"] for p in s.points()}
@@ -156,15 +158,10 @@ class SweepsView(pn.viewable.Viewer):
         self._ui(lambda: self.param.update(running=False, message=msg))
 
     def _ui(self, fn) -> None:
-        # Bokeh models may only change under the document lock: hand the change to the
-        # session's event loop when served; run it directly in a notebook/test.
-        doc = self._doc
-        if doc is not None and doc.session_context is not None:
-            doc.add_next_tick_callback(fn)
-            return
+        """``fn`` on the UI thread (``ui_runner``); a drawing problem must not stop the sweep."""
         try:
-            fn()
-        except Exception as e:  # a drawing problem must not stop the sweep
+            self._on_ui(fn)
+        except Exception as e:  # noqa: BLE001 - shown in the view
             self.message = f"Could not update the plots: {type(e).__name__}: {e}"
 
     def _add_row(self, row: dict) -> None:

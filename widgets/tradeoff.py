@@ -7,7 +7,6 @@ import numpy as np
 import panel as pn
 
 from .base import View, help_text, hv_pane
-from .session import energy_module
 
 
 class TradeoffView(View):
@@ -23,7 +22,7 @@ class TradeoffView(View):
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
         s = self.session
-        self.available = energy_module() is not None and bool(s.param.platform.objects)
+        self.available = bool(s.param.platform.objects)
         self.platform = pn.widgets.Select.from_param(s.param.platform, name="Platform",
                                                      width=240)
         deps = dict(evaluation=s.param.evaluation, platform=s.param.platform, t=s.param.t)
@@ -99,7 +98,7 @@ class TradeoffView(View):
 
     def __panel__(self):
         if not self.available:
-            return pn.pane.Alert("Energy figures need spikescope.energy (not installed).",
+            return pn.pane.Alert("No neuromorphic platform in spikescope.energy.PLATFORMS.",
                                  alert_type="secondary")
         return pn.Column(
             self.platform,

@@ -9,7 +9,7 @@ import panel as pn
 from spikescope.io import ModelReport, UnsafeModelError
 
 from .base import View
-from .session import MAX_UPLOAD_BYTES
+from .transfer import MAX_UPLOAD_BYTES
 
 ACCEPT = ".pt,.pth,.ts,.onnx,.safetensors"
 

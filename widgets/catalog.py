@@ -1,0 +1,77 @@
+"""What every session draws from (no Panel imports): shared data sets, the zoo's trained SNNs,
+the percentile choices, the neuron models and the one conversion call."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from spikescope import datasets, zoo
+from spikescope.convert import convert
+from spikescope.neurons import NEURONS
+
+#: Percentile choices: fine steps near 100, then "max" (= 100, max-norm) and "off" (None).
+PERCENTILES: list = [90.0, 95.0, 97.0, 98.0, 99.0, 99.5, 99.7, 99.9, 99.95, 99.99, "max", "off"]
+CALIBRATION_SIZE = 128
+
+
+@functools.lru_cache(maxsize=16)
+def shared_dataset(name: str, split: str, target: str = "label"):
+    """``datasets.load`` shared by all sessions (read-only tensors: loaded once per server)."""
+    kwargs = {} if target == "label" else {"target": target}
+    return datasets.load(name, split, **kwargs)
+
+
+def is_trained_snn(model: str | None) -> bool:
+    """True for the directly trained event SNNs of the zoo (no conversion)."""
+    return model in zoo.SNN_MODELS
+
+
+@functools.cache
+def snn_info(model: str) -> dict:
+    """``zoo.snn_info`` read once per server (the shipped metadata does not change)."""
+    return zoo.snn_info(model)
+
+
+def snn_task(model: str) -> str:
+    """"classification" or "reconstruction" of a trained SNN (from its shipped info)."""
+    return snn_info(model).get("task", "classification")
+
+
+def model_names() -> list[str]:
+    """The model choices: the zoo's ANNs with shipped weights, then its trained SNNs."""
+    return zoo.names() + zoo.snn_names()
+
+
+def percentile_value(choice) -> float | None:
+    """The ``percentile`` argument of :func:`spikescope.convert` for a slider choice."""
+    if choice == "max":
+        return 100.0
+    if choice == "off" or choice is None:
+        return None
+    return float(choice)
+
+
+def accepts_leak(neuron: str, leak: float) -> bool:
+    """True if the registered neuron model ``neuron`` takes ``leak`` (the "if" model refuses
+    any leak but 1)."""
+    try:
+        NEURONS[neuron](leak=float(leak))
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def convert_network(ann: torch.nn.Module, calibration: torch.Tensor, key: tuple):
+    """:func:`spikescope.convert` of ``ann`` for a session's ``network_key()``."""
+    _, _, code, pct, reset, thr, leak, clamp, neuron = key
+    return convert(ann, calibration, percentile=percentile_value(pct), code=code, reset=reset,
+                   threshold=thr, leak=leak, clamp_delay=clamp, neuron=neuron)
+
+
+def default_choice(choices: list[str], preferred: str) -> str | None:
+    """``preferred`` if it is among ``choices``, else the first choice (None if none)."""
+    if preferred in choices:
+        return preferred
+    return choices[0] if choices else None

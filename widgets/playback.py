@@ -1,0 +1,86 @@
+"""Playback of a session's recording (no Panel imports): the time cursor ``t`` and
+Step/Run/Pause/Reset/Random sample. The app drives Run by calling :meth:`Playback.tick`."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import param
+
+
+class Playback(param.Parameterized):
+    """The time cursor and its actions; mixed into :class:`widgets.session.Session`."""
+
+    speed = param.Integer(default=25, bounds=(1, 200), doc="Run animation speed in steps per s.")
+    t = param.Integer(default=0, bounds=(0, 100), doc="Time cursor: steps shown so far (ms).")
+    running = param.Boolean(default=False, doc="True while Run animates the cursor.")
+
+    step = param.Event(doc="Advance the cursor one step.")
+    run = param.Event(doc="Animate the cursor until T at `speed` steps per second.")
+    pause = param.Event(doc="Stop the animation.")
+    reset_run = param.Event(label="Reset", doc="Move the cursor back to t = 0.")
+    random_sample = param.Event(label="Random sample", doc="Pick a random test sample.")
+
+    _tick_at: float | None = None  # perf_counter() of the last Run frame
+    _tick_due: float = 0.0  # steps owed to the animation, not yet shown
+
+    @param.depends("step", watch=True)
+    def _on_step(self):
+        self._stop()
+        self.advance(1)
+
+    def advance(self, n: int = 1) -> bool:
+        """Move the cursor ``n`` steps forward; False once it reached T."""
+        if self.t >= self.timesteps:
+            return False
+        self.t = min(self.t + n, self.timesteps)
+        return self.t < self.timesteps
+
+    @param.depends("run", watch=True)
+    def _on_run(self):
+        if self.t >= self.timesteps:
+            self.t = 0
+        self._tick_at, self._tick_due = None, 0.0
+        self.running = True
+
+    @param.depends("pause", watch=True)
+    def _on_pause(self):
+        self._stop()
+
+    @param.depends("reset_run", watch=True)
+    def _on_reset(self):
+        self._stop()
+        self.t = 0
+
+    @param.depends("random_sample", watch=True)
+    def _on_random(self):
+        self.sample = random.randrange(self.n_samples)
+
+    def _stop(self):
+        if self.running:
+            self.running = False
+
+    def tick(self) -> None:
+        """One animation frame of Run: advance ``speed`` x (time since the last frame) steps,
+        so a late frame skips steps and Run keeps ``speed`` steps/s; stop at T."""
+        if not self.running:
+            return
+        now = time.perf_counter()
+        since = None if self._tick_at is None else now - self._tick_at
+        # the first frame, or one after a stall (a re-run, a busy server), counts one period
+        elapsed = since if since is not None and since < 1.0 else self.period_ms() / 1000
+        self._tick_at = now
+        self._tick_due += self.speed * elapsed
+        if since is None:  # Run shows its first step at once, also at low speeds
+            self._tick_due = max(self._tick_due, 1.0)
+        n = int(self._tick_due)
+        if n == 0:
+            return
+        self._tick_due -= n
+        if not self.advance(n):
+            self.running = False
+
+    def period_ms(self) -> int:
+        """Animation frame period: one frame per step up to 20 steps/s, then 50 ms frames."""
+        return int(max(50, 1000 / self.speed))

@@ -1,0 +1,143 @@
+"""What the views read from a session's recording (no Panel imports): spike counts, rates and
+per-layer activity up to a step, the percentile hint, and the input and output as images."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .catalog import PERCENTILES, snn_info
+
+
+class Readout:
+    """Derived data of the current recording; mixed into :class:`widgets.session.Session`."""
+
+    @property
+    def layer_names(self) -> list[str]:
+        """Names of the spiking layers of the current recording."""
+        return list(self.recording.layer_names) if self.recording is not None else []
+
+    @property
+    def dt_ms(self) -> float:
+        """Duration of one step of the current recording (ms)."""
+        return float(self.recording.dt_ms) if self.recording is not None else 1.0
+
+    def counts_at(self, t: int) -> list[np.ndarray]:
+        """Spikes per neuron of each layer in the first ``t`` steps."""
+        rec = self.recording
+        if t <= 0:
+            return [np.zeros(c.shape[1], dtype=np.int64) for c in rec.spike_counts]
+        return [tr[:t, 0].sum(0).cpu().numpy().astype(np.int64) for tr in rec.spike_trains]
+
+    def spikes_at(self, t: int) -> int:
+        """Total spikes of all layers in the first ``t`` steps."""
+        if self.recording is None or t <= 0:
+            return 0
+        return int(self.recording.layer_spikes[:t, 0].sum())
+
+    def rates_hz(self, t: int) -> list[np.ndarray]:
+        """Firing rate per neuron (Hz) over the first ``t`` steps."""
+        dur_s = max(t, 1) * self.dt_ms * 1e-3
+        return [c / dur_s for c in self.counts_at(t)]
+
+    def activity(self, t: int) -> list[dict]:
+        """Per layer: mean rate (Hz), saturated share (fired every step), silent share,
+        correlation of ANN activation and SNN rate (spikes per step), lambda."""
+        out = []
+        counts = self.counts_at(t)
+        for l, (name, c) in enumerate(zip(self.layer_names, counts)):
+            rate_step = c / max(t, 1)
+            target = self.ann_rates[l].cpu().numpy()
+            if t > 0 and rate_step.std() > 0 and target.std() > 0:
+                corr = float(np.corrcoef(target, rate_step)[0, 1])
+            else:
+                corr = float("nan")
+            out.append({
+                "layer": name,
+                "rate_hz": float(c.mean() / (max(t, 1) * self.dt_ms * 1e-3)),
+                "saturated": float((c >= t).mean()) if t > 0 else 0.0,
+                "silent": float((c == 0).mean()),
+                "correlation": corr,
+                "lambda": float(self.net.lambdas[l]) if l < len(self.net.lambdas) else 1.0,
+            })
+        return out
+
+    def suggestion(self, t: int | None = None) -> str:
+        """A one-line hint on the normalization percentile from saturation and silence."""
+        t = self.timesteps if t is None else t
+        if self.recording is None or t < 5:
+            return "Run a few steps to get a percentile suggestion."
+        act = self.activity(t)
+        hidden = act[:-1] or act
+        worst = max(hidden, key=lambda a: a["saturated"])
+        idx = PERCENTILES.index(self.percentile)
+        if worst["saturated"] > 0.05:
+            nxt = PERCENTILES[idx + 1] if idx + 1 < len(PERCENTILES) - 1 else "max"
+            return (f"{worst['layer']}: {worst['saturated']:.0%} saturated (firing every step): "
+                    f"raise the percentile (try {nxt}) so lambda grows and rates drop below 1.")
+        quiet = max(hidden, key=lambda a: a["silent"])
+        peak = max(a["rate_hz"] for a in hidden)
+        if quiet["silent"] > 0.9 or peak < 0.02 * 1000.0 / self.dt_ms:
+            prev = PERCENTILES[idx - 1] if 0 < idx < len(PERCENTILES) - 1 else 99.9
+            return (f"{quiet['layer']}: {quiet['silent']:.0%} silent: rates are low, lower the "
+                    f"percentile (try {prev}) or raise T.")
+        return (f"Percentile {self.percentile} looks fine: at most "
+                f"{worst['saturated']:.0%} saturated ({worst['layer']}).")
+
+    def decoded_input(self, t: int) -> np.ndarray:
+        """The network's view of the input: the mean encoded input of the first ``t`` steps.
+
+        For event input (ON/OFF frames): the event count per pixel so far, ON + OFF, scaled
+        to [0, 1] (the saccades' ON and OFF events largely cancel in ON - OFF, so the count
+        shows the digit's edges; :meth:`event_image` gives the signed ON - OFF image).
+        """
+        if self.encoding == "events" and self.inputs.dim() >= 5 and self.inputs.shape[2] == 2:
+            frames = self.inputs[: max(t, 0), 0].float()
+            total = frames.sum((0, 1)).cpu().numpy() if t > 0 else np.zeros(
+                self.inputs.shape[-2:], np.float32)
+            return total / max(float(total.max()), 1.0)
+        inp = self.inputs[: max(t, 1), 0].float()
+        img = inp.mean(0) if t > 0 else torch.zeros_like(inp[0])
+        img = img.cpu().numpy()
+        while img.ndim > 2:
+            img = img.mean(0)
+        return img[None] if img.ndim == 1 else img
+
+    def event_image(self, t: int) -> np.ndarray:
+        """Event input up to step ``t`` as one image: ON minus OFF events per pixel
+        (channel 1 = ON, 0 = OFF, as in ``digits-events``); positive = brighter."""
+        frames = self.inputs[: max(t, 0), 0].float()
+        if frames.dim() < 4 or frames.shape[1] != 2:
+            raise ValueError("event_image needs event frames with 2 polarity channels")
+        counts = frames.sum(0).cpu().numpy() if t > 0 else np.zeros(frames.shape[1:],
+                                                                      np.float32)
+        return counts[1] - counts[0]
+
+    def input_image(self) -> np.ndarray:
+        """The sample as an image; for event samples the still image they were recorded from
+        (when the data set has one), else the time-averaged event frames."""
+        if self.encoding == "events" and self.source_image is not None:
+            return self.source_image
+        x = self.x[0] if self.encoding != "events" else self.x.mean(0)[0]
+        img = x.float().cpu().numpy()
+        while img.ndim > 2:
+            img = img.mean(0)
+        return img[None] if img.ndim == 1 else img
+
+    def reconstruction(self, t: int) -> np.ndarray | None:
+        """For models whose output is an image: the output spike counts so far, as an image."""
+        shape = getattr(self.net.stages[-1], "out_shape", ())
+        if len(shape) >= 2:
+            hw = shape[-2:]
+        else:
+            hw = self.input_image().shape
+            if int(np.prod(hw)) != self.net.n_classes:
+                return None
+        t = max(t, 1)
+        counts = self.recording.output_counts[t - 1, 0].float().cpu().numpy()
+        if self.trained:  # trained to emit `counts_per_unit` spikes for intensity 1
+            unit = float(snn_info(self.model)["output"].get("counts_per_unit", 1.0))
+            return np.clip(counts.reshape(shape).mean(0) / unit, 0.0, 1.0)
+        if len(shape) >= 3:
+            return counts.reshape(shape).mean(0) / t
+        return counts.reshape(hw) / t
