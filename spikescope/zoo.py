@@ -1,22 +1,37 @@
-"""Built-in trained ANNs (no download): architectures in code, weights in data/models.
+"""Trained models, no download: one registry (:data:`MODELS`) of the built-in ANNs, the
+jet-mlp and the directly trained event SNNs.
 
-Each model ``NAME`` has ``data/models/NAME.safetensors`` (the state dict) and ``NAME.json``
-(data set, test accuracy, training settings), both written by ``scripts/train_zoo.py``.
+Each entry names its kind ("ann": an ANN to convert; "snn": an SNN trained directly), its data
+set, its architecture and where its weights are: ``NAME.safetensors`` (tensors) beside
+``NAME.json`` (data set, accuracies, training settings), written with
+:mod:`spikescope.io.weights`. Built-in ANNs and SNNs live in ``data/models`` (written by
+``scripts/train_zoo.py`` and ``scripts/train_events.py``); the jet-mlp lives beside the
+user's jet data ($SPIKESCOPE_JETS, ``scripts/train_jets.py``).
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import metrics
 from .data import datasets
+from .data.jets import ENV_VAR as JETS_ENV_VAR
+from .io.weights import load_meta, load_weights, save_weights
+from .jets.model import jet_mlp
+from .jets.model import weights_path as jet_mlp_weights
+from .registry import Registry
+from .sim.network import SpikingNetwork
+from .training.loop import train_epoch
+from .training.snn import SNN, to_spiking_network
+from .training.snn import load as load_trained_snn
 
 MODEL_DIR = Path(os.environ.get("SPIKESCOPE_MODELS", Path(__file__).resolve().parents[1]
                                 / "data" / "models"))
@@ -46,81 +61,142 @@ def lenet5() -> nn.Sequential:
         nn.Linear(84, 10))
 
 
-# name -> (architecture, training data set)
-ARCHITECTURES: dict[str, tuple[Callable[[], nn.Module], str]] = {
-    "digits-mlp": (digits_mlp, "digits"),
-    "digits-cnn": (digits_cnn, "digits"),
-    "lenet5": (lenet5, "digits28"),
-}
+# ----------------------------------------------------------------------------- the registry
+@dataclass(frozen=True)
+class ZooModel:
+    """A registered model: ``kind`` "ann" or "snn"; ``build`` makes the untrained ANN (None
+    for an SNN: its architecture is stored in its JSON "config"); ``locate`` gives its weights
+    file (None: ``MODEL_DIR/NAME.safetensors``, a built-in model); ``howto`` makes them."""
+
+    name: str
+    kind: str
+    dataset: str
+    build: Callable[[], nn.Module] | None = None
+    locate: Callable[[], Path] | None = None
+    howto: str = ""
+
+    @property
+    def builtin(self) -> bool:
+        """Whether the weights ship in :data:`MODEL_DIR`."""
+        return self.locate is None
+
+    def weights(self) -> Path:
+        """The ``.safetensors`` file (the ``.json`` meta is beside it)."""
+        return self.locate() if self.locate is not None else MODEL_DIR / f"{self.name}.safetensors"
+
+
+MODELS: Registry[ZooModel] = Registry("model")
+for _m in (
+        ZooModel("digits-mlp", "ann", "digits", digits_mlp,
+                 howto="python scripts/train_zoo.py digits-mlp"),
+        ZooModel("digits-cnn", "ann", "digits", digits_cnn,
+                 howto="python scripts/train_zoo.py digits-cnn"),
+        ZooModel("lenet5", "ann", "digits28", lenet5, howto="python scripts/train_zoo.py lenet5"),
+        ZooModel("jet-mlp", "ann", "jets", jet_mlp, locate=jet_mlp_weights,
+                 howto=f"python scripts/train_jets.py ${JETS_ENV_VAR}"),
+        # spiking networks trained directly (surrogate gradients)
+        ZooModel("events-classifier", "snn", "digits-events",
+                 howto="python scripts/train_events.py"),
+        ZooModel("events-reconstructor", "snn", "digits-events",
+                 howto="python scripts/train_events.py")):
+    MODELS.register(_m.name, _m)
+
+
+class _BuiltinView(Mapping[str, Any]):
+    """Read-only, live view of the built-in :data:`MODELS` of one kind (``value`` per entry)."""
+
+    def __init__(self, kind: str, value: Callable[[ZooModel], Any]) -> None:
+        self._kind, self._value = kind, value
+
+    def _names(self) -> list[str]:
+        return [n for n, m in MODELS.items() if m.kind == self._kind and m.builtin]
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names():
+            raise KeyError(name)
+        return self._value(MODELS[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
+ARCHITECTURES: Mapping[str, tuple[Callable[[], nn.Module], str]] = _BuiltinView(
+    "ann", lambda m: (m.build, m.dataset))
+"""Built-in ANNs: name -> (architecture, training data set)."""
+SNN_MODELS: Mapping[str, str] = _BuiltinView("snn", lambda m: m.dataset)
+"""Built-in trained SNNs: name -> data set."""
+
+
+def _entry(name: str, kind: str | None = None) -> ZooModel:
+    m = MODELS[name]
+    if kind is not None and m.kind != kind:
+        what = {"ann": "an ANN", "snn": "a trained SNN"}
+        raise ValueError(f"{name!r} is {what[m.kind]}, not {what[kind]}")
+    return m
+
+
+def _weights(m: ZooModel) -> Path:
+    w = m.weights()
+    if not w.exists():
+        raise FileNotFoundError(f"no weights for {m.name!r} in {w.parent}; run `{m.howto}`")
+    return w
 
 
 def names() -> list[str]:
-    """Names of the models with shipped weights."""
-    return [n for n in ARCHITECTURES if (MODEL_DIR / f"{n}.safetensors").exists()]
+    """Names of the built-in ANNs with shipped weights."""
+    return [n for n in ARCHITECTURES if MODELS[n].weights().exists()]
+
+
+def snn_names() -> list[str]:
+    """Names of the built-in trained SNNs with shipped weights (not listed by :func:`names`)."""
+    return [n for n in SNN_MODELS if MODELS[n].weights().exists()]
 
 
 def info(name: str) -> dict:
     """Metadata stored beside the weights (data set, test accuracy, training settings)."""
-    _check(name)
-    return json.loads((MODEL_DIR / f"{name}.json").read_text())
-
-
-def _check(name: str) -> None:
-    if name not in ARCHITECTURES:
-        raise ValueError(f"unknown model {name!r}; available: {sorted(ARCHITECTURES)}")
-    if not (MODEL_DIR / f"{name}.safetensors").exists():
-        raise FileNotFoundError(f"no weights for {name!r} in {MODEL_DIR}; "
-                                f"run `python scripts/train_zoo.py {name}`")
+    return load_meta(_weights(_entry(name)))
 
 
 def architecture(name: str) -> nn.Module:
-    """An untrained instance of the named architecture."""
-    if name not in ARCHITECTURES:
-        raise ValueError(f"unknown model {name!r}; available: {sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[name][0]()
+    """An untrained instance of the named ANN architecture."""
+    m = _entry(name, "ann")
+    return m.build()
 
 
 def load(name: str) -> nn.Module:
-    """The trained ANN ``name`` in eval mode."""
-    _check(name)
-    model = architecture(name)
-    model.load_state_dict(load_file(MODEL_DIR / f"{name}.safetensors"))
+    """The trained model ``name`` in eval mode (an SNN as by :func:`load_snn`)."""
+    m = _entry(name)
+    if m.kind == "snn":
+        return load_snn(name)
+    model = m.build()
+    model.load_state_dict(load_weights(_weights(m)))
     return model.eval()
 
 
 def dataset_of(name: str) -> str:
     """Name of the data set the model was trained on."""
-    if name not in ARCHITECTURES:
-        raise ValueError(f"unknown model {name!r}; available: {sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[name][1]
+    return _entry(name).dataset
 
 
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of samples the ANN classifies correctly."""
-    return float((model.eval()(x).argmax(1) == y).float().mean())
-
-
-def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
-                target: torch.Tensor, batch_size: int, gen: torch.Generator) -> float:
-    """One epoch of shuffled minibatch cross-entropy training (``target``: class indices or
-    class probabilities); returns the last batch's loss."""
-    model.train()
-    for idx in torch.randperm(len(x), generator=gen).split(batch_size):
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(x[idx]), target[idx])
-        loss.backward()
-        opt.step()
-    return loss.item()
+    """Fraction of samples the ANN classifies correctly (the model is left in eval mode)."""
+    return metrics.accuracy(model.eval()(x), y)
 
 
 def train_ann(name: str, *, epochs: int = 60, seed: int = 0, lr: float = 3e-3,
               batch_size: int = 64, out_dir: Path | None = None,
               progress: bool = True) -> dict:
-    """Train architecture ``name`` on its data set (seeded) and save weights + metadata."""
+    """Train built-in architecture ``name`` on its data set (seeded) and save weights + meta."""
+    m = _entry(name, "ann")
+    if not m.builtin:
+        raise ValueError(f"{name!r} is not a built-in model; train it with `{m.howto}`")
     torch.manual_seed(seed)
-    model = architecture(name)
-    data = dataset_of(name)
+    model = m.build()
+    data = m.dataset
     xtr, ytr = datasets.load(data, "train")
     xte, yte = datasets.load(data, "test")
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -135,52 +211,23 @@ def train_ann(name: str, *, epochs: int = 60, seed: int = 0, lr: float = 3e-3,
             "train_accuracy": accuracy(model, xtr, ytr), "epochs": epochs, "seed": seed,
             "lr": lr, "batch_size": batch_size, "torch": torch.__version__}
     out = Path(out_dir) if out_dir is not None else MODEL_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-              out / f"{name}.safetensors")
-    (out / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
+    save_weights(out / name, model.state_dict(), meta)
     return meta
 
 
 # ----------------------------------------------------------------------------- trained SNNs
-# Spiking networks trained directly (surrogate gradients, scripts/train_events.py); their
-# architecture is stored in NAME.json ("config"), weights in NAME.safetensors.
-SNN_MODELS: dict[str, str] = {
-    "events-classifier": "digits-events",
-    "events-reconstructor": "digits-events",
-}
-
-
-def snn_names() -> list[str]:
-    """Names of the directly trained SNNs with shipped weights (not listed by :func:`names`)."""
-    return [n for n in SNN_MODELS if (MODEL_DIR / f"{n}.safetensors").exists()]
-
-
-def _check_snn(name: str) -> None:
-    if name not in SNN_MODELS:
-        raise ValueError(f"unknown trained SNN {name!r}; available: {sorted(SNN_MODELS)}")
-    if not (MODEL_DIR / f"{name}.safetensors").exists():
-        raise FileNotFoundError(f"no weights for {name!r} in {MODEL_DIR}; "
-                                f"run `python scripts/train_events.py`")
-
-
 def snn_info(name: str) -> dict:
     """Metadata of a trained SNN: metrics, input/output description (e.g. output image shape)."""
-    _check_snn(name)
-    return json.loads((MODEL_DIR / f"{name}.json").read_text())
+    return load_meta(_weights(_entry(name, "snn")))
 
 
-def load_snn(name: str):
+def load_snn(name: str) -> SNN:
     """The trained SNN ``name`` as a trainable :class:`spikescope.train.SNN` (eval mode)."""
-    from . import training as train
-
-    _check_snn(name)
-    return train.load(MODEL_DIR / name)
+    w = _weights(_entry(name, "snn"))
+    return load_trained_snn(w.with_suffix(""))
 
 
-def load_network(name: str):
+def load_network(name: str) -> SpikingNetwork:
     """The trained SNN ``name`` as a core :class:`~spikescope.SpikingNetwork` (lambdas 1.0):
     run it like a converted network, e.g. ``net.run(x_tbchw, T, encoding="events")``."""
-    from . import training as train
-
-    return train.to_spiking_network(load_snn(name))
+    return to_spiking_network(load_snn(name))

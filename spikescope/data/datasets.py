@@ -3,15 +3,16 @@
 - "digits": scikit-learn's 8x8 handwritten digits (1797 images, shipped with scikit-learn),
   scaled to [0, 1], shape (N, 1, 8, 8); fixed stratified split, 360 test images.
 - "digits28": the same images upscaled to 28x28 (bilinear), the LeNet-5 / MNIST input size.
-- "mnist": MNIST from IDX files in a folder the user gives (``root=`` or $SPIKESCOPE_MNIST).
-Further data sets register in :data:`LOADERS`.
+- "mnist": MNIST from IDX files in a folder the user gives (``root=`` or $SPIKESCOPE_MNIST;
+  :mod:`.idx`).
+- "jets": hls4ml LHC jets (OpenML 42468) from the user's file (``path=`` or $SPIKESCOPE_JETS):
+  16 standardized features, labels g/q/w/z/t (:mod:`.jets`, which also has a "val" split).
+- "digits-events", "mnist1d": see their loaders below.
+Further data sets register in :data:`LOADERS` (a :class:`~spikescope.registry.Registry`).
 """
 
 from __future__ import annotations
 
-import gzip
-import os
-import struct
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -20,20 +21,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..registry import Registry
+from . import jets
+from .idx import load_mnist, read_idx, write_idx
+
+__all__ = ["DIGITS_EVENTS_DIR", "LOADERS", "SPLITS", "SPLIT_SEED", "TEST_SIZE", "load",
+           "load_mnist", "names", "read_idx", "register", "write_idx"]
+
+Loader = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 SPLITS = ("train", "test")
 TEST_SIZE = 360
 SPLIT_SEED = 0
-LOADERS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {}
+LOADERS: Registry[Loader] = Registry("data set")
 
 
-def register(name: str):
-    """Register ``loader(split, **kw) -> (x, y)`` under ``name``."""
-
-    def deco(f):
-        LOADERS[name] = f
-        return f
-
-    return deco
+def register(name: str) -> Callable[[Loader], Loader]:
+    """Register ``loader(split, **kw) -> (x, y)`` under ``name`` (a decorator)."""
+    return LOADERS.register(name)
 
 
 def names() -> list[str]:
@@ -43,11 +47,10 @@ def names() -> list[str]:
 
 def load(name: str, split: str = "test", **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
     """Load data set ``name`` split ``split`` as (x float32 in [0, 1], y int64) tensors."""
-    if name not in LOADERS:
-        raise ValueError(f"unknown data set {name!r}; available: {names()}")
+    loader = LOADERS[name]  # RegistryError (a ValueError) naming the available data sets
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    x, y = LOADERS[name](split, **kwargs)
+    x, y = loader(split, **kwargs)
     return x.clone(), y.clone()
 
 
@@ -76,77 +79,8 @@ def _digits28(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-# ----------------------------------------------------------------------------- IDX (MNIST)
-_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def _open(path: Path):
-    return gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")
-
-
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file (MNIST's format, optionally .gz) into a numpy array."""
-    with _open(Path(path)) as f:
-        header = f.read(4)
-        if len(header) < 4 or header[0] != 0 or header[1] != 0 or header[2] not in _IDX_TYPES:
-            raise ValueError(f"{path}: not an IDX file (bad magic number {header!r})")
-        ndim = header[3]
-        dims = struct.unpack(f">{ndim}I", f.read(4 * ndim))
-        dtype = np.dtype(_IDX_TYPES[header[2]])
-        n = int(np.prod(dims)) if dims else 0
-        data = f.read(n * dtype.itemsize)
-        if len(data) != n * dtype.itemsize:
-            raise ValueError(f"{path}: truncated IDX file ({len(data)} of "
-                             f"{n * dtype.itemsize} data bytes)")
-    return np.frombuffer(data, dtype=dtype).reshape(dims)
-
-
-def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write ``array`` as an IDX file (uint8 for images/labels, as MNIST)."""
-    array = np.asarray(array)
-    codes = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(">i2"): 0x0B,
-             np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}
-    dt = array.dtype if array.dtype.itemsize == 1 else array.dtype.newbyteorder(">")
-    if dt not in codes:
-        raise ValueError(f"IDX cannot store dtype {array.dtype}")
-    with open(path, "wb") as f:
-        f.write(bytes([0, 0, codes[dt], array.ndim]))
-        f.write(struct.pack(f">{array.ndim}I", *array.shape))
-        f.write(array.astype(dt).tobytes())
-
-
-_MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-                "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-
-
-@register("mnist")
-def _mnist(split: str, root: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    root = root or os.environ.get("SPIKESCOPE_MNIST")
-    if root is None:
-        raise FileNotFoundError("MNIST is not shipped: download the four IDX files (see "
-                                "data/README.md) and pass root=DIR or set SPIKESCOPE_MNIST")
-    found = []
-    for stem in _MNIST_FILES[split]:
-        cands = [Path(root) / stem, Path(root) / (stem + ".gz")]
-        path = next((p for p in cands if p.exists()), None)
-        if path is None:
-            raise FileNotFoundError(f"{cands[0]} (or .gz) not found")
-        found.append(read_idx(path))
-    images, labels = found
-    if images.ndim != 3 or len(images) != len(labels):
-        raise ValueError(f"MNIST images {images.shape} and labels {labels.shape} do not match")
-    x = torch.from_numpy(images.astype(np.float32) / 255.0)[:, None]
-    return x, torch.from_numpy(labels.astype(np.int64))
-
-
-# ----------------------------------------------------------------------------- hls4ml LHC jets
-@register("jets")
-def _jets(split: str, path: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """hls4ml LHC jets (OpenML 42468) from the user's file (``path=`` or $SPIKESCOPE_JETS):
-    16 standardized features, labels g/q/w/z/t; see :mod:`spikescope.jets` (also has "val")."""
-    from .. import jets
-
-    return jets.load(split, path)
+LOADERS.register("mnist", load_mnist)
+LOADERS.register("jets", jets.load)  # hls4ml LHC jets, user's file (path= or $SPIKESCOPE_JETS)
 
 
 # ----------------------------------------------------------------------------- digits-events

@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
+
+from .loop import train_epoch
 
 
 class ClampedReLU(nn.Module):
@@ -58,13 +59,7 @@ def finetune_clamped(model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: f
     bar = tqdm(range(int(epochs)), desc=f"fine-tuning clamped ReLU (beta={beta})",
                disable=not progress)
     for _ in bar:
-        tuned.train()
-        for idx in torch.randperm(len(x), generator=gen).split(batch_size):
-            opt.zero_grad()
-            loss = F.cross_entropy(tuned(x[idx]), y[idx])
-            loss.backward()
-            opt.step()
-        bar.set_postfix(loss=float(loss.detach()))
+        bar.set_postfix(loss=train_epoch(tuned, opt, x, y, batch_size, gen))
     _swap_relus(tuned, nn.ReLU)
     tuned.clamp_beta = float(beta)
     return tuned.eval()
