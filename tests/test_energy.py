@@ -47,7 +47,8 @@ def test_activation_truncation_and_pattern_ops_hand_case():
     a = torch.tensor([0.0, 0.5, 0.75, 0.999, 1.5])
     q = energy.quantize_activation(a, 2)
     assert q.tolist() == [0.0, 0.5, 0.75, 0.75, 0.75]  # 2 bits: 0.00, 0.10, 0.11, 0.11, 0.11
-    assert energy._popcount(torch.tensor([0, 1, 3, 5, 255])).tolist() == [0, 1, 2, 2, 8]
+    popcount = energy.pattern_code._popcount
+    assert popcount(torch.tensor([0, 1, 3, 5, 255])).tolist() == [0, 1, 2, 2, 8]
 
 
 # ----------------------------------------------------------------------------- Horowitz

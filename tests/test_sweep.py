@@ -206,7 +206,7 @@ def test_failing_point_keeps_the_others(tmp_path, monkeypatch):
             raise RuntimeError("simulated crash")
         return real(point, *a, **kw)
 
-    monkeypatch.setattr(sweep, "run_point", flaky)
+    monkeypatch.setattr(sweep.execute, "run_point", flaky)
     s = tiny(grid={"percentile": [100], "T": [8, 16]})
     with pytest.raises(sweep.SweepError, match="1 of 2 points failed.*simulated crash"):
         sweep.run(s, tmp_path / "out", workers=0, progress=False)
