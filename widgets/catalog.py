@@ -54,12 +54,14 @@ def percentile_value(choice) -> float | None:
 
 
 def accepts_leak(neuron: str, leak: float) -> bool:
-    """True if the registered neuron model ``neuron`` takes ``leak`` (the "if" model refuses
-    any leak but 1)."""
+    """True unless the registered neuron model ``neuron`` refuses ``leak`` (the "if" model
+    refuses any leak but 1); a model that needs more to be built is left to the conversion."""
     try:
         NEURONS[neuron](leak=float(leak))
-    except (ValueError, TypeError):
+    except ValueError:
         return False
+    except Exception:  # noqa: BLE001 - not a refused leak: convert reports it
+        return True
     return True
 
 

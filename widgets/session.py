@@ -244,9 +244,12 @@ class Session(Playback, Traces, Readout, Transfer, Evaluator, param.Parameterize
             self._neuron_leak = (self.neuron, self.leak)
             return False
         if self.neuron != self._neuron_leak[0] or LEAKY_NEURON not in NEURONS:
-            self.leak = 1.0
+            fix = {"leak": 1.0}
         else:
-            self.neuron = LEAKY_NEURON
+            fix = {"neuron": LEAKY_NEURON}
+        if all(getattr(self, k) == v for k, v in fix.items()):
+            return False  # nothing to fix here: the conversion says what is wrong
+        self.param.update(**fix)
         return True
 
     @param.depends("dataset", "sample", "code", "encoding", "percentile", "timesteps",
