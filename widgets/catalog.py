@@ -10,6 +10,7 @@ import torch
 from spikescope import datasets, zoo
 from spikescope.convert import convert
 from spikescope.neurons import NEURONS
+from spikescope.sim.network import SpikingNetwork
 
 #: Percentile choices: fine steps near 100, then "max" (= 100, max-norm) and "off" (None).
 PERCENTILES: list = [90.0, 95.0, 97.0, 98.0, 99.0, 99.5, 99.7, 99.9, 99.95, 99.99, "max", "off"]
@@ -17,7 +18,8 @@ CALIBRATION_SIZE = 128
 
 
 @functools.lru_cache(maxsize=16)
-def shared_dataset(name: str, split: str, target: str = "label"):
+def shared_dataset(name: str, split: str, target: str = "label"
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """``datasets.load`` shared by all sessions (read-only tensors: loaded once per server)."""
     kwargs = {} if target == "label" else {"target": target}
     return datasets.load(name, split, **kwargs)
@@ -44,7 +46,7 @@ def model_names() -> list[str]:
     return zoo.names() + zoo.snn_names()
 
 
-def percentile_value(choice) -> float | None:
+def percentile_value(choice: float | str | None) -> float | None:
     """The ``percentile`` argument of :func:`spikescope.convert` for a slider choice."""
     if choice == "max":
         return 100.0
@@ -65,7 +67,8 @@ def accepts_leak(neuron: str, leak: float) -> bool:
     return True
 
 
-def convert_network(ann: torch.nn.Module, calibration: torch.Tensor, key: tuple):
+def convert_network(ann: torch.nn.Module, calibration: torch.Tensor, key: tuple
+                    ) -> SpikingNetwork:
     """:func:`spikescope.convert` of ``ann`` for a session's ``network_key()``."""
     _, _, code, pct, reset, thr, leak, clamp, neuron = key
     return convert(ann, calibration, percentile=percentile_value(pct), code=code, reset=reset,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import param
 import torch
 
@@ -143,7 +144,7 @@ class Evaluator(param.Parameterized):
             dt_ms=net.dt_ms, recording=rec, labels=y,
         )
 
-    def tradeoff(self, platform: str | None = None):
+    def tradeoff(self, platform: str | None = None) -> pd.DataFrame | None:
         """Accuracy, synaptic ops, energy, delay and EDP per t of the last evaluation on
         ``platform`` (``spikescope.energy.tradeoff``); None without a result or platform."""
         ev = self.evaluation

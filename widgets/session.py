@@ -23,7 +23,7 @@ import torch
 from spikescope import datasets, zoo
 from spikescope.codes.encoders import ENCODERS, encode
 from spikescope.neurons import NEURONS, RESETS
-from spikescope.sim.network import CODES
+from spikescope.sim.network import CODES, SpikingNetwork
 
 from .catalog import (
     CALIBRATION_SIZE,
@@ -163,6 +163,7 @@ class Session(Playback, Traces, Readout, Transfer, Evaluator, param.Parameterize
 
     @property
     def n_samples(self) -> int:
+        """Test samples of the current data set."""
         return len(self._dataset(self.dataset, "test")[1])
 
     def network_key(self) -> tuple:
@@ -171,7 +172,7 @@ class Session(Playback, Traces, Readout, Transfer, Evaluator, param.Parameterize
         return (self.model, self.dataset, self.code, self.percentile, self.reset,
                 float(self.threshold), float(self.leak), int(self.clamp_delay), self.neuron)
 
-    def network(self):
+    def network(self) -> tuple[SpikingNetwork, torch.nn.Module | None]:
         """The converted network for the current parameter set (LRU-cached per session)."""
         key = (self.model,) if self.trained else self.network_key()
         if key in self._nets:
@@ -255,7 +256,7 @@ class Session(Playback, Traces, Readout, Transfer, Evaluator, param.Parameterize
     @param.depends("dataset", "sample", "code", "encoding", "percentile", "timesteps",
                    "threshold", "leak", "neuron", "reset", "clamp_delay", watch=True,
                    on_init=False)
-    def recompute(self):
+    def recompute(self) -> None:
         """Convert (cached) and simulate all T steps for the current sample.
 
         An error the user caused is stored in ``error``; the previous run stays shown.
