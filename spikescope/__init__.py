@@ -3,14 +3,15 @@
 The core is torch + numpy + numba only; the Panel dashboard lives in the separate ``widgets``
 package. One subpackage per concept: ``neurons`` (update equations), ``codes`` (rate, TTFS,
 pattern), ``sim`` (stages, network, recording), ``convert``, ``io``, ``data``, ``energy``,
-``training``, ``sweep``.
+``training``, ``sweep``. Extension points: ``register_neuron`` / ``NEURONS`` and
+``register_code`` / ``CODES``.
 """
 
 from . import _compat
 
 _compat.install()
 
-from .codes import pattern, ttfs  # noqa: E402, F401  (registers the temporal codes in CODES)
+from .codes import CODES, Code, register_code  # noqa: E402
 from .convert import (  # noqa: E402
     SUPPORTED_LAYERS,
     ConversionError,
@@ -18,12 +19,15 @@ from .convert import (  # noqa: E402
     convert,
     normalize,
 )
-from .neurons import NeuronParams, if_step  # noqa: E402
-from .sim import Recording, SpikingNetwork  # noqa: E402
-from .sim.network import CODES  # noqa: E402
+from .neurons import NEURONS, NeuronModel, NeuronParams, if_step, register_neuron  # noqa: E402
+from .registry import Registry, RegistryError  # noqa: E402
+from .sim.network import SpikingNetwork  # noqa: E402
+from .sim.recording import Recording  # noqa: E402
 
-__all__ = ["convert", "compute_lambdas", "normalize", "ConversionError", "SUPPORTED_LAYERS",
-           "SpikingNetwork", "CODES", "Recording", "NeuronParams", "if_step"]
+__all__ = ["CODES", "NEURONS", "SUPPORTED_LAYERS", "Code", "ConversionError", "NeuronModel",
+           "NeuronParams", "Recording", "Registry", "RegistryError", "SpikingNetwork",
+           "compute_lambdas", "convert", "if_step", "normalize", "register_code",
+           "register_neuron"]
 __version__ = "0.1.0"
 
 

@@ -29,7 +29,7 @@ def reference(net, inputs, record=("spikes", "membrane")):
         net.reset(inputs.shape[1], record=record)
         for x_t in inputs:
             net.step(x_t)
-        return net.recording, [s.v.clone() for s in net._state]
+        return net.recording, [s.v.clone() for s in net.state]
     finally:
         net.fused_kernels = True
 
@@ -75,7 +75,7 @@ def test_layerwise_run_equals_reference(models, digits, leak, reset, refractory,
     ref, ref_v = reference(net, repeat(x))
     assert layerwise.applicable(net, T, 3)
     assert_same(net.run(x, T), ref)
-    assert all(torch.equal(s.v, v) for s, v in zip(net._state, ref_v))
+    assert all(torch.equal(s.v, v) for s, v in zip(net.state, ref_v))
 
 
 def test_saturating_input_is_carried_over(digits, digits_cnn):
@@ -170,7 +170,7 @@ def test_grid_weights_make_every_sum_exact():
     net = ss.convert(model, torch.rand(64, 3, 8, 8))
     differs = 0
     for l, (orig, sim) in enumerate(zip(net.stages[1:], net.simulated_stages[1:]), 1):
-        g, q = net._grids[l], exact.input_bits(sim)
+        g, q = net.grids[l], exact.input_bits(sim)
         assert (sim.weight - orig.weight).abs().max() <= 2.0 ** -(g - q + 1)
         spikes = (torch.rand(20, 7, *orig.in_shape) < 0.4).float()
         for stage, exact_ in ((sim, True), (orig, False)):
@@ -194,7 +194,7 @@ def test_grid_bounds_every_partial_sum():
     torch.manual_seed(3)
     net = ss.convert(nn.Sequential(nn.Linear(20, 50), nn.ReLU(), nn.Linear(50, 5)).eval(),
                      torch.rand(100, 20))
-    s, g = net.simulated_stages[1], net._grids[1]
+    s, g = net.simulated_stages[1], net.grids[1]
     w = s.weight.double()
     # every partial sum is a multiple of 2^-g below 2^(23-g+1): at most 24 bits, exact
     worst = torch.maximum(w.clamp(min=0).sum(1), (-w).clamp(min=0).sum(1)) + s.bias.abs()

@@ -25,16 +25,17 @@ Operations: every spike (input pattern included) costs its fan-out, summed over 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..neurons import NeuronParams
-from ..sim.network import CODES, SpikingNetwork
 from ..sim.recording import Recording
-from ..sim.stages import Stage
+from .base import Code, gate_max, register_code
 from .encoders import register
+
+if TYPE_CHECKING:
+    from ..sim.state import RunState
 
 MAX_BITS = 24  # float32 holds 24-bit mantissas: sums of bit-weighted weights stay exact
 
@@ -91,88 +92,80 @@ class PatternRecording(Recording):
         return pred
 
 
-class PatternNetwork(SpikingNetwork):
-    """Temporal pattern code network (thesis Sec. 2.3); see the module docstring.
+@register_code("pattern")
+class Pattern(Code):
+    """Temporal pattern code (thesis Sec. 2.3); see the module docstring.
 
-    ``bits`` is n, the word length and window of every layer. Encodings: "pattern" (the
-    n-bit input pattern) or "analog" (the same: the input layer turns the static image into
-    its n-bit pattern). ``readout`` is always "membrane".
+    The network's ``bits`` is n, the word length and window of every layer. Encodings:
+    "pattern" (the n-bit input pattern) or "analog" (the same: the input layer turns the
+    static image into its n-bit pattern). The readout is always "membrane".
     """
 
-    code = "pattern"
+    encoding = "pattern"
+    readouts = ("membrane",)
 
-    def __init__(self, stages: list[Stage], lambdas: list[float], params: NeuronParams, *,
-                 bits: int = 8, readout: str = "membrane", **kwargs) -> None:
-        if readout != "membrane":
+    def check(self) -> None:
+        if self.net.readout != "membrane":
             raise ValueError(f"the pattern code reads out the output potential "
-                             f"(readout='membrane'), got readout={readout!r}")
-        if kwargs.get("clamp_delay"):
+                             f"(readout='membrane'), got readout={self.net.readout!r}")
+        if self.net.clamp_delay:
             raise ValueError("clamp_delay does not apply to the pattern code (its layers "
                              "already wait for their window)")
-        super().__init__(stages, lambdas, params, bits=_check_bits(bits), readout=readout,
-                         **kwargs)
+        _check_bits(self.net.bits)
 
     @property
     def inference_steps(self) -> int:
         """Steps of one full inference: L windows of n bits."""
-        return len(self.stages) * self.bits
+        return len(self.net.stages) * self.net.bits
 
-    def run(self, x: torch.Tensor, timesteps: int | None = None, *, encoding: str = "pattern",
-            **kwargs) -> Recording:
-        """As :meth:`SpikingNetwork.run`; ``timesteps`` defaults to :attr:`inference_steps`."""
-        if encoding == "analog":
+    def run_arguments(self, timesteps: int | None, encoding: str | None
+                      ) -> tuple[int, str, dict[str, Any]]:
+        """``timesteps`` defaults to :attr:`inference_steps`; "analog" means "pattern"."""
+        if encoding in (None, "analog"):
             encoding = "pattern"
         if encoding != "pattern":
             raise ValueError(f"the pattern code takes encoding 'pattern' (or 'analog', which "
                              f"it turns into the n-bit pattern), got {encoding!r}")
-        kwargs["bits"] = self.bits
         T = self.inference_steps if timesteps is None else timesteps
-        return super().run(x, T, encoding=encoding, **kwargs)
+        return T, encoding, {"bits": self.net.bits}
 
-    def reset(self, batch_size: int, **kwargs) -> None:
-        _check_bits(self.bits)
-        super().reset(batch_size, **kwargs)
-        self._codes: list[torch.Tensor | None] = [None] * len(self.stages)
+    def start(self, run: RunState) -> None:
+        _check_bits(self.net.bits)
+        run.code["codes"] = [None] * len(self.net.stages)
 
-    def _window(self) -> tuple[int, int]:
+    def window(self, run: RunState) -> tuple[int, int]:
         """(window index, 1-based bit position k) of the current step."""
-        return divmod(self._t, self.bits)[0], self._t % self.bits + 1
+        return run.t // self.net.bits, run.t % self.net.bits + 1
 
-    def _spiking_maxpool(self, l: int, i: int, op: nn.MaxPool2d, h: torch.Tensor) -> torch.Tensor:
+    def max_pool(self, run: RunState, key: tuple[int, int], op: nn.MaxPool2d,
+                 h: torch.Tensor) -> torch.Tensor:
         """Max pooling of patterns: pass the bits of the input with the largest value so far
         (MSB first, the running maximum of the prefixes picks the bits of the maximum)."""
-        _, k = self._window()
-        key = (l, i)
-        val = self._pool_counts.get(key)
+        _, k = self.window(run)
+        val = run.pool_counts.get(key)
         step = h * 2.0 ** -k
-        val = step.clone() if val is None else val.add_(step)
-        self._pool_counts[key] = val
-        _, idx = F.max_pool2d(val, op.kernel_size, op.stride, op.padding, return_indices=True)
-        return h.flatten(2).gather(2, idx.flatten(2)).view_as(idx).to(h.dtype)
+        run.pool_counts[key] = val = step.clone() if val is None else val.add_(step)
+        return gate_max(val, op, h)
 
-    def _layer_current(self, l: int, h: torch.Tensor) -> torch.Tensor | None:
-        w, k = self._window()
+    def layer_current(self, run: RunState, l: int, h: torch.Tensor) -> torch.Tensor | None:
+        w, k = self.window(run)
         if w != l:
             return None  # not this layer's window: nothing arrives
         # eq. 2.31: a spike at bit position k adds w_ij 2^-k; the bias comes once per window
-        return self.stages[l].synapse(self._apply_pre(l, h) * 2.0 ** -k, bias=(k == 1))
+        return self.net.stages[l].synapse(self.apply_pre(run, l, h) * 2.0 ** -k, bias=(k == 1))
 
-    def _neuron_step(self, l: int, current: torch.Tensor | None) -> torch.Tensor:
-        v = self._state[l].v
+    def neuron_step(self, run: RunState, l: int, current: torch.Tensor | None) -> torch.Tensor:
+        v = run.neurons[l].v
         if current is not None:
             v.add_(current)
-        w, k = self._window()
-        if l < len(self.stages) - 1 and w == l + 1:
+        w, k = self.window(run)
+        if l < len(self.net.stages) - 1 and w == l + 1:
+            codes = run.code["codes"]
             if k == 1:  # time threshold: freeze the potential into an n-bit code
-                self._codes[l] = quantize(v, self.bits)
-            return pattern_bit(self._codes[l], self.bits, k).to(v.dtype)
+                codes[l] = quantize(v, self.net.bits)
+            return pattern_bit(codes[l], self.net.bits, k).to(v.dtype)
         return torch.zeros_like(v)
 
-    @property
-    def recording(self) -> PatternRecording:
-        rec = super().recording
-        return PatternRecording(**{f.name: getattr(rec, f.name) for f in fields(rec)},
-                                first_decision_step=(len(self.stages) - 1) * self.bits)
-
-
-CODES["pattern"] = PatternNetwork
+    def finish(self, run: RunState, recording: Recording) -> PatternRecording:
+        return PatternRecording(**{f.name: getattr(recording, f.name) for f in fields(recording)},
+                                first_decision_step=(len(self.net.stages) - 1) * self.net.bits)

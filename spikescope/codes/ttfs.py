@@ -41,17 +41,19 @@ Variants:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
-from ..neurons import NeuronParams
-from ..sim.network import CODES, RECORDABLE, SpikingNetwork
 from ..sim.recording import Recording
 from ..sim.stages import Stage
+from .base import Code, register_code
 from .encoders import register
+
+if TYPE_CHECKING:
+    from ..sim.state import RunState
 
 
 @register("ttfs")
@@ -80,103 +82,103 @@ def _plain_pre(stage: Stage, h: torch.Tensor) -> torch.Tensor:
     return h
 
 
-class TTFSNetwork(SpikingNetwork):
-    """TTFS network ("ttfs base", thesis Sec. 2.2.2.1); see the module docstring.
+@register_code("ttfs")
+class TTFS(Code):
+    """TTFS code ("ttfs base", thesis Sec. 2.2.2.1); see the module docstring.
 
-    Extra options (through :func:`spikescope.convert`): ``stop_on_output`` (bool, default
-    True): stop a sample's simulation at its first output spike.
+    Option (through :func:`spikescope.convert`): ``stop_on_output`` (bool, default True):
+    stop a sample's simulation at its first output spike.
     """
 
-    code = "ttfs"
+    options = {"stop_on_output": True}
+    readouts = ("spikes", "membrane")
     dynamic_threshold = False
 
-    def __init__(self, stages: list[Stage], lambdas: list[float], params: NeuronParams, *,
-                 stop_on_output: bool = True, **kwargs) -> None:
-        super().__init__(stages, lambdas, params, **kwargs)
-        self.stop_on_output = bool(stop_on_output)
-        self._static_input: torch.Tensor | None = None
-
-    def _fire_deadline(self, l: int) -> float:
+    def fire_deadline(self, l: int) -> float:
         """Last step (exclusive) at which layer l may fire (inf: no deadline)."""
         return float("inf")
 
     # ----------------------------------------------------------------- state
-    def reset(self, batch_size: int, *, record: Sequence[str] = RECORDABLE,
-              neurons: Mapping[int, Sequence[int]] | None = None) -> None:
-        super().reset(batch_size, record=record, neurons=neurons)
-        dev = self.device
-        self._fired = [torch.zeros((self._batch, *s.out_shape), dtype=torch.bool, device=dev)
-                       for s in self.stages]
-        self._done = torch.zeros(self._batch, dtype=torch.bool, device=dev)
-        self._in_drive: torch.Tensor | None = None
-        self._pending: list[torch.Tensor | None] = [None] * len(self.stages)
-        self._in_pending: torch.Tensor | None = None
-        self._flag_ops: list[torch.Tensor] = []
-        self._flag_buf: torch.Tensor | None = None
+    def start(self, run: RunState) -> None:
+        net, dev, B = self.net, self.net.device, run.batch
+        run.code.update(
+            fired=[torch.zeros((B, *s.out_shape), dtype=torch.bool, device=dev)
+                   for s in net.stages],
+            done=torch.zeros(B, dtype=torch.bool, device=dev),
+            in_drive=None, pending=[None] * len(net.stages), in_pending=None,
+            flag_ops=[], flag_buf=None, static_input=None)
         if self.dynamic_threshold:
-            self._abs_stages = [replace(s, weight=s.weight.abs(),
-                                        bias=torch.zeros_like(s.bias), pre=list(s.pre))
-                                for s in self.stages]
+            run.code["abs_stages"] = [replace(s, weight=s.weight.abs(),
+                                              bias=torch.zeros_like(s.bias), pre=list(s.pre))
+                                      for s in net.stages]
+
+    def begin_run(self, run: RunState, x: torch.Tensor, encoding: str) -> None:
+        """With ``encoding="ttfs"`` the dynamic threshold knows which input pixels will still
+        spike (for step() see :meth:`expect_input`)."""
+        run.code["static_input"] = x if encoding == "ttfs" else None
 
     def expect_input(self, x: torch.Tensor | None) -> None:
         """Tell a step()-driven run which static input the "ttfs"-encoded steps come from, so
-        the dynamic threshold knows which input pixels will still spike, as :meth:`run` does
-        (call after :meth:`reset`; None forgets it)."""
-        self._static_input = x
-
-    @torch.no_grad()
-    def run(self, x: torch.Tensor, timesteps: int, *, encoding: str = "analog",
-            **kwargs) -> Recording:
-        """As :meth:`SpikingNetwork.run`; with ``encoding="ttfs"`` the dynamic threshold also
-        knows which input pixels will still spike (for step() see :meth:`expect_input`)."""
-        self._static_input = x if encoding == "ttfs" else None
-        try:
-            return super().run(x, timesteps, encoding=encoding, **kwargs)
-        finally:
-            self._static_input = None
+        the dynamic threshold knows which input pixels will still spike, as ``run`` does
+        (call after ``reset``; None forgets it)."""
+        if self.net.run_state is None:
+            raise RuntimeError("call reset(batch_size) before expect_input()")
+        self.net.run_state.code["static_input"] = x
 
     # ----------------------------------------------------------------- dynamics
-    def _layer_current(self, l: int, h: torch.Tensor) -> torch.Tensor:
+    def before_step(self, run: RunState, x_t: torch.Tensor) -> torch.Tensor:
+        c = run.code
+        c["flag_buf"] = torch.zeros(len(self.net.stages) + 1, device=self.net.device)
+        if self.dynamic_threshold and c["static_input"] is not None and run.t == 0:
+            x = self.net.check_input(c["static_input"]).reshape(run.batch, -1)
+            c["flag_buf"][0] += ((x > 0).to(x.dtype) @ self.net.input_fan_out).mean()
+        # a stopped sample sends no more input events either
+        return x_t * ~c["done"].reshape(-1, *([1] * (x_t.dim() - 1)))
+
+    def layer_current(self, run: RunState, l: int, h: torch.Tensor) -> torch.Tensor:
         """mu_l = W_l (has-fired indicators of layer l-1) + b_l (eq. 2.26)."""
+        c = run.code
         if l == 0:
             # analog input: a constant current; spike input: a step that stays on after the
             # input spike. The running maximum is both.
-            drive = h if self._in_drive is None else torch.maximum(self._in_drive, h)
-            self._in_drive = drive
-            if self.dynamic_threshold and self._static_input is not None:
-                x = self.check_input(self._static_input)
-                self._in_pending = (x > 0) & ~(drive > 0)
+            drive = h if c["in_drive"] is None else torch.maximum(c["in_drive"], h)
+            c["in_drive"] = drive
+            if self.dynamic_threshold and c["static_input"] is not None:
+                x = self.net.check_input(c["static_input"])
+                c["in_pending"] = (x > 0) & ~(drive > 0)
         else:
-            drive = self._fired[l - 1].to(h.dtype)
-        return self.stages[l].synapse(_plain_pre(self.stages[l], drive))
+            drive = c["fired"][l - 1].to(h.dtype)
+        stage = self.net.stages[l]
+        return stage.synapse(_plain_pre(stage, drive))
 
-    def _threshold(self, l: int) -> torch.Tensor | float:
-        theta = self.params.threshold
+    def threshold(self, run: RunState, l: int) -> torch.Tensor | float:
+        """theta (eq. 2.27), raised by the pending inputs with the dynamic threshold (2.28)."""
+        theta = self.net.layer_params[l].threshold
         if not self.dynamic_threshold:
             return theta
-        pending = self._in_pending if l == 0 else self._pending[l - 1]
+        c = run.code
+        pending = c["in_pending"] if l == 0 else c["pending"][l - 1]
         if pending is None:
             return theta
-        st = self._abs_stages[l]
-        return theta + st.synapse(_plain_pre(st, pending.to(self._state[l].v.dtype)),
+        st = c["abs_stages"][l]
+        return theta + st.synapse(_plain_pre(st, pending.to(run.neurons[l].v.dtype)),
                                   bias=False)
 
-    def _neuron_step(self, l: int, current: torch.Tensor) -> torch.Tensor:
-        state = self._state[l]
-        v = state.v
-        last = l == len(self.stages) - 1
-        if self.clamp_delay and self._t < self.clamp_delay * l:
+    def neuron_step(self, run: RunState, l: int, current: torch.Tensor) -> torch.Tensor:
+        c, net = run.code, self.net
+        v = run.neurons[l].v
+        last = l == len(net.stages) - 1
+        if net.clamp_delay and run.t < net.clamp_delay * l:
             return torch.zeros_like(current)
-        if last and self.readout == "membrane":
+        if last and net.readout == "membrane":
             v.add_(current)
             return torch.zeros_like(current)
-        done = self._done.reshape(-1, *([1] * (v.dim() - 1)))
-        active = ~self._fired[l] & ~done
+        done = c["done"].reshape(-1, *([1] * (v.dim() - 1)))
+        active = ~c["fired"][l] & ~done
         v.add_(torch.where(active, current, torch.zeros_like(current)))
-        thr = self._threshold(l)
+        thr = self.threshold(run, l)
         cross = (v >= thr) & active
-        t = self._t + 1  # 1-based step number
-        if t >= self._fire_deadline(l):
+        if run.t + 1 >= self.fire_deadline(l):  # steps count from 1
             cross = torch.zeros_like(cross)
         if last and self.stop_on_output:
             # one output spike per sample: the neuron furthest above threshold wins
@@ -184,48 +186,37 @@ class TTFSNetwork(SpikingNetwork):
             flat = margin.reshape(len(v), -1)
             win = F.one_hot(flat.argmax(1), flat.shape[1]).bool().reshape(v.shape)
             cross = cross & win
-            self._done |= cross.reshape(len(v), -1).any(1)
-        self._fired[l] |= cross
-        v.masked_fill_(self._fired[l], 0.0)  # fired: silent for the rest of the inference
+            c["done"] |= cross.reshape(len(v), -1).any(1)
+        c["fired"][l] |= cross
+        v.masked_fill_(c["fired"][l], 0.0)  # fired: silent for the rest of the inference
         if self.dynamic_threshold:
-            self._update_pending(l, current, active)
+            self._update_pending(run, l, current, active)
         return cross.to(v.dtype)
 
-    def _update_pending(self, l: int, current: torch.Tensor, active: torch.Tensor) -> None:
+    def _update_pending(self, run: RunState, l: int, current: torch.Tensor,
+                        active: torch.Tensor) -> None:
         """H_j(t): not fired yet and excitatory net input (mu_j > 0); flag changes cost ops."""
-        new = active & ~self._fired[l] & (current > 0)
-        old = self._pending[l]
-        B = self._batch
+        c = run.code
+        new = active & ~c["fired"][l] & (current > 0)
+        old = c["pending"][l]
         if old is None:
             changed = new
         else:
             # a flag goes up, or comes down without the spike that would explain it
-            changed = (new & ~old) | (old & ~new & ~self._fired[l])
-        self._pending[l] = new
-        self._flag_buf[l + 1] += (changed.reshape(B, -1).to(current.dtype)
-                                  @ self.fan_outs[l]).mean()
+            changed = (new & ~old) | (old & ~new & ~c["fired"][l])
+        c["pending"][l] = new
+        c["flag_buf"][l + 1] += (changed.reshape(run.batch, -1).to(current.dtype)
+                                 @ self.net.fan_outs[l]).mean()
 
-    def _step(self, x_t: torch.Tensor, first_current: torch.Tensor | None = None,
-              input_ops: torch.Tensor | None = None) -> torch.Tensor:
-        # input_ops is recomputed below: stopped samples send no input events
-        self._flag_buf = torch.zeros(len(self.stages) + 1, device=self.device)
-        if self.dynamic_threshold and self._static_input is not None and self._t == 0:
-            x = self.check_input(self._static_input).reshape(self._batch, -1)
-            self._flag_buf[0] += ((x > 0).to(x.dtype) @ self.input_fan_out).mean()
-        # a stopped sample sends no more input events either
-        x_t = x_t * ~self._done.reshape(-1, *([1] * (x_t.dim() - 1)))
-        out = super()._step(x_t, first_current)
-        self._flag_ops.append(self._flag_buf)
-        return out
+    def after_step(self, run: RunState) -> None:
+        run.code["flag_ops"].append(run.code["flag_buf"])
 
-    @property
-    def recording(self) -> Recording:
-        rec = super().recording
+    def finish(self, run: RunState, recording: Recording) -> Recording:
         if self.dynamic_threshold:
-            flags = torch.stack(self._flag_ops)
-            rec.layer_ops = rec.layer_ops + flags
-            rec.extras["threshold_update_ops"] = flags.sum(1).cumsum(0)
-        return rec
+            flags = torch.stack(run.code["flag_ops"])
+            recording.layer_ops = recording.layer_ops + flags
+            recording.extras["threshold_update_ops"] = flags.sum(1).cumsum(0)
+        return recording
 
     def first_spike_times(self, rec: Recording) -> list[torch.Tensor]:
         """Per layer (B, N) first-spike step (1-based) of every neuron, 0 if it never fired."""
@@ -240,14 +231,15 @@ class TTFSNetwork(SpikingNetwork):
         return out
 
 
-class TTFSDynThreshNetwork(TTFSNetwork):
+@register_code("ttfs-dyn-thresh")
+class TTFSDynThresh(TTFS):
     """TTFS with dynamic threshold (eq. 2.28, "TTFS dyn thresh"); see the module docstring."""
 
-    code = "ttfs-dyn-thresh"
     dynamic_threshold = True
 
 
-class TTFSClampedNetwork(TTFSNetwork):
+@register_code("ttfs-clamped")
+class TTFSClamped(TTFS):
     """TTFS of an ANN fine-tuned with the clamped ReLU (eq. 2.29, "TTFS clamped").
 
     ``beta`` (ANN activation units, as in
@@ -255,21 +247,14 @@ class TTFSClampedNetwork(TTFSNetwork):
     fire only while t < lambda_l / beta; None or 0 means no deadline.
     """
 
-    code = "ttfs-clamped"
+    options = {**TTFS.options, "beta": None}
 
-    def __init__(self, stages: list[Stage], lambdas: list[float], params: NeuronParams, *,
-                 beta: float | None = None, **kwargs) -> None:
-        if beta is not None and not beta >= 0:
-            raise ValueError(f"beta must be >= 0 (ANN activation units), got {beta}")
-        super().__init__(stages, lambdas, params, **kwargs)
-        self.beta = beta
+    def check(self) -> None:
+        super().check()
+        if self.beta is not None and not self.beta >= 0:
+            raise ValueError(f"beta must be >= 0 (ANN activation units), got {self.beta}")
 
-    def _fire_deadline(self, l: int) -> float:
-        if not self.beta or not self.stages[l].relu:
+    def fire_deadline(self, l: int) -> float:
+        if not self.beta or not self.net.stages[l].relu:
             return float("inf")
-        return self.lambdas[l] / self.beta
-
-
-CODES["ttfs"] = TTFSNetwork
-CODES["ttfs-dyn-thresh"] = TTFSDynThreshNetwork
-CODES["ttfs-clamped"] = TTFSClampedNetwork
+        return self.net.lambdas[l] / self.beta

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch import nn
 
-from ..neurons import NeuronParams
-from ..sim.network import CODES, SpikingNetwork
+from ..codes import CODES
+from ..neurons import NeuronModel, NeuronParams
+from ..sim.network import SpikingNetwork
 from ..sim.stages import stage_activations
 from .normalize import check_percentile, compute_lambdas, normalize
 from .parse import ConversionError, parse
@@ -26,32 +29,40 @@ def _check_calibration(calibration: torch.Tensor) -> torch.Tensor:
 
 def convert(model: nn.Module, calibration: torch.Tensor, *, percentile: float | None = 99.9,
             code: str = "rate", reset: str = "subtract", threshold: float = 1.0,
-            leak: float = 1.0, bits: int = 8, **options) -> SpikingNetwork:
+            leak: float = 1.0, bits: int = 8,
+            neuron: str | NeuronModel | type[NeuronModel] | None = None,
+            **options) -> SpikingNetwork:
     """Convert a trained ANN into a spiking network.
 
     Args:
         model: torch module of Linear/Conv2d/BatchNorm/ReLU/AvgPool2d/MaxPool2d/Flatten/Dropout.
         calibration: (B, ...) inputs in [0, 1] used to find the per-layer lambdas.
         percentile: p for lambda_l (100 = max-norm, None = no normalization).
-        code: spike code, one of :data:`spikescope.network.CODES`.
+        code: spike code, a name in :data:`spikescope.CODES` (or a Code subclass).
         reset: "subtract" or "zero". threshold, leak: see :class:`NeuronParams`.
         bits: number of bits n of the temporal pattern code.
+        neuron: neuron model, a name in :data:`spikescope.NEURONS` ("if", "lif", or one
+            registered with ``register_neuron``), a NeuronModel class or instance; None:
+            "if" for leak = 1, "lif" otherwise.
         options: refractory (steps), graded (bool), clamp_delay (d, steps), readout
             ("spikes" or "membrane"), dt_ms (ms per step), device; codes may take more.
 
+    The caller's model is not changed (a copy is converted).
+
     Raises:
         ConversionError: unsupported layer, NaN/inf weights, shape mismatch.
-        ValueError: empty calibration set, out-of-range percentile or neuron parameters.
+        ValueError: empty calibration set, out-of-range percentile or neuron parameters,
+            unknown code or neuron model.
     """
     check_percentile(percentile)
-    if code not in CODES:
-        raise ValueError(f"unknown code {code!r}; available: {sorted(CODES)}")
+    if isinstance(code, str):
+        CODES.get_or_raise(code)
     calibration = _check_calibration(calibration)
     device = options.pop("device", None)
     params = NeuronParams(threshold=float(threshold), leak=float(leak), reset=reset,
                           refractory=int(options.pop("refractory", 0)),
                           graded=bool(options.pop("graded", False)))
-    model = model.eval().cpu()
+    model = copy.deepcopy(model).eval().cpu()
     stages = parse(model, tuple(calibration.shape[1:]))
     try:
         acts = stage_activations(stages, calibration)
@@ -59,8 +70,9 @@ def convert(model: nn.Module, calibration: torch.Tensor, *, percentile: float | 
         raise ConversionError(f"calibration data of shape {tuple(calibration.shape[1:])} does "
                               f"not fit the model: {e}") from e
     lambdas = compute_lambdas(acts, percentile)
-    net = CODES[code](normalize(stages, lambdas), lambdas, params, percentile=percentile,
-                      bits=int(bits), input_shape=tuple(calibration.shape[1:]), **options)
+    net = SpikingNetwork(normalize(stages, lambdas), lambdas, params, code=code, neuron=neuron,
+                         percentile=percentile, bits=int(bits),
+                         input_shape=tuple(calibration.shape[1:]), **options)
     if device is not None:
         net.to(device)
     return net

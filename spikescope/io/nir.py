@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..codes import CODES
 from ..convert.parse import ConversionError, infer_shapes
-from ..neurons import NeuronParams
-from ..sim.network import CODES, SpikingNetwork
+from ..neurons import NEURONS, NeuronParams
+from ..sim.network import SpikingNetwork
 from ..sim.stages import Stage, pair
 from .errors import ModelLoadError
 from .safety import DEFAULT_MAX_BYTES
@@ -95,7 +96,8 @@ def to_nir(net: SpikingNetwork) -> Any:
     nodes["output"] = nir.Output(output_type=np.array(net.stages[-1].out_shape))
     order.append("output")
     meta = {"producer": "spikescope", "dt_ms": float(net.dt_ms), "readout": net.readout,
-            "code": net.code, "reset": net.params.reset, "clamp_delay": int(net.clamp_delay),
+            "code": net.code, "neuron": net.neuron.name, "reset": net.params.reset,
+            "clamp_delay": int(net.clamp_delay),
             "lambdas": np.array(net.lambdas, np.float64), "bits": int(net.bits),
             "percentile": float("nan") if net.percentile is None else float(net.percentile),
             "refractory": int(net.params.refractory), "graded": int(net.params.graded)}
@@ -255,11 +257,17 @@ def from_nir(graph: Any, *, dt_ms: float | None = None) -> SpikingNetwork:
     pct = meta.get("percentile")
     pct = None if pct is None or math.isnan(float(np.asarray(pct))) else float(np.asarray(pct))
     code = _meta_str(meta.get("code"), "rate")
-    cls = CODES.get(code, SpikingNetwork)
-    return cls(stages, lambdas, params, input_shape=input_shape, percentile=pct,
-               bits=int(np.asarray(meta.get("bits", 8))),
-               clamp_delay=int(np.asarray(meta.get("clamp_delay", 0))), readout=readout,
-               dt_ms=dt_ms)
+    neuron = _meta_str(meta.get("neuron"), "if" if params.leak == 1 else "lif")
+    for registry, name, what in ((CODES, code, "code"), (NEURONS, neuron, "neuron")):
+        if name not in registry:  # a code or model registered in the process that wrote it
+            raise ModelLoadError(f"NIR metadata names {what} {name!r}, which is not "
+                                 f"registered here ({registry.unknown(name)}); register it "
+                                 f"before loading the file")
+    return SpikingNetwork(stages, lambdas, params, input_shape=input_shape, code=code,
+                          neuron=neuron, percentile=pct,
+                          bits=int(np.asarray(meta.get("bits", 8))),
+                          clamp_delay=int(np.asarray(meta.get("clamp_delay", 0))),
+                          readout=readout, dt_ms=dt_ms)
 
 
 def nxt_is_output(graph: Any, succ: dict[str, list[str]], key: str) -> bool:

@@ -1,38 +1,48 @@
-"""SpikingNetwork: a converted network of IF/LIF neurons, stepped in time.
+"""SpikingNetwork: a converted network of spiking neurons, stepped in time.
 
 Zero-delay propagation (as in the SNN Toolbox's simulator): within one time step, layer l
 integrates the spikes that layer l-1 emitted in that same step, so a spike can cross the whole
 network in one step. Biases are a constant input current b_l / lambda_l per step.
+
+What the neurons do is a neuron model (:mod:`spikescope.neurons`); how the network computes
+with spikes (currents, firing, readout) is a spike code (:mod:`spikescope.codes`); the state
+of a run is a :class:`~spikescope.sim.state.RunState` and what it records a
+:class:`~spikescope.sim.recorder.Recorder`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 from tqdm.auto import tqdm
 
+from ..codes import CODES, Code
 from ..codes.encoders import encode
-from ..neurons import NeuronParams, NeuronState, if_step, init_state
+from ..neurons import NeuronModel, NeuronParams, NeuronState, neuron_model
 from . import layerwise
 from .exact import exact_stages
+from .recorder import RECORDABLE, Recorder
 from .recording import Recording
-from .stages import Stage, avg_pool, fan_out, stage_activations
+from .stages import Stage, fan_out, stage_activations
+from .state import RunState
 
-RECORDABLE = ("spikes", "membrane")
+__all__ = ["CODES", "READOUTS", "RECORDABLE", "SpikingNetwork"]
+
 READOUTS = ("spikes", "membrane")
 
 
 class SpikingNetwork:
-    """A rate-coded spiking network made by :func:`spikescope.convert`.
+    """A spiking network made by :func:`spikescope.convert` (or from NIR, or trained).
 
     Attributes:
-        stages: the spiking layers (normalized weights), see :class:`spikescope.layers.Stage`.
+        stages: the spiking layers (normalized weights), see :class:`spikescope.sim.stages.Stage`.
         lambdas: per-layer normalization factors lambda_l (one per layer with weights).
-        params: neuron parameters shared by all layers.
+        neuron: the neuron model (:class:`~spikescope.neurons.NeuronModel`) of every layer, or
+            of the layers ``layer_params`` does not set; ``params`` its parameters.
+        layer_neurons: the neuron model of each layer.
+        spike_code: the spike code (:class:`~spikescope.codes.Code`); ``code`` its name.
         clamp_delay: d; the membrane of layer l (0-based) is held at 0 for the first d*l steps
             (thesis Sec. 2.1.3.3), so each layer starts once its input has settled.
         readout: "spikes" (argmax of output spike counts) or "membrane" (non-spiking output
@@ -40,20 +50,30 @@ class SpikingNetwork:
         dt_ms: duration of one time step in ms.
     """
 
-    code = "rate"
     fused_kernels = True
-    """Let :meth:`run` go layer by layer with the compiled kernel (:mod:`spikescope.layerwise`)
-    where it applies; False always steps with torch operations (the reference; same bits)."""
+    """Let :meth:`run` go layer by layer (:mod:`spikescope.sim.layerwise`, with the neuron
+    model's compiled backend) where it applies; False always steps with torch operations (the
+    reference; same bits)."""
 
     def __init__(self, stages: list[Stage], lambdas: list[float], params: NeuronParams, *,
-                 input_shape: tuple[int, ...], percentile: float | None = None, bits: int = 8,
-                 clamp_delay: int = 0, readout: str = "spikes", dt_ms: float = 1.0) -> None:
+                 input_shape: tuple[int, ...], code: str | type[Code] = "rate",
+                 neuron: str | NeuronModel | type[NeuronModel] | None = None,
+                 layer_params: Sequence[NeuronParams] | None = None,
+                 percentile: float | None = None, bits: int = 8, clamp_delay: int = 0,
+                 readout: str | None = None, dt_ms: float = 1.0, **code_options: Any) -> None:
+        code_cls = CODES[code] if isinstance(code, str) else code
+        readout = code_cls.readouts[0] if readout is None else readout
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
         if int(clamp_delay) != clamp_delay or clamp_delay < 0:
             raise ValueError(f"clamp_delay must be a non-negative integer, got {clamp_delay}")
         if not dt_ms > 0:
             raise ValueError(f"dt_ms must be positive, got {dt_ms}")
+        if layer_params is not None and len(layer_params) != len(stages):
+            raise ValueError(f"layer_params has {len(layer_params)} entries for "
+                             f"{len(stages)} layers")
+        self._neuron_choice = neuron
+        self._layer_params = None if layer_params is None else list(layer_params)
         self.stages = stages
         self.lambdas = [float(v) for v in lambdas]
         self.params = params
@@ -68,15 +88,32 @@ class SpikingNetwork:
         self.fan_outs = [fan_out(s) for s in stages[1:]]
         self.fan_outs.append(torch.zeros(stages[-1].n_neurons))
         self._count_helpers()
-        self._state: list[NeuronState] = []
-        self._t = 0
+        self.run_state: RunState | None = None
+        self.spike_code = code_cls(self, **code_options)
+        self.spike_code.check()
 
     def _count_helpers(self) -> None:
         # [ones, fan-out] per layer: one product gives spikes and synaptic ops per sample
         self._count_ops = [torch.stack([torch.ones_like(f), f], 1) for f in self.fan_outs]
-        self._fan_int = [f.cpu().numpy().astype(np.int64) for f in self.fan_outs]
+
+    def __getattr__(self, name: str) -> Any:
+        """The spike code's options and methods (e.g. ``stop_on_output``,
+        ``first_spike_times``, ``inference_steps``) read as the network's."""
+        if name.startswith("_") or name == "spike_code":
+            raise AttributeError(name)
+        try:
+            return getattr(self.__dict__["spike_code"], name)
+        except (KeyError, AttributeError):
+            raise AttributeError(f"{type(self).__name__!r} (code "
+                                 f"{getattr(self.__dict__.get('spike_code'), 'name', '?')!r})"
+                                 f" has no attribute {name!r}") from None
 
     # ----------------------------------------------------------------- description
+    @property
+    def code(self) -> str:
+        """The spike code's registered name."""
+        return self.spike_code.name
+
     @property
     def stages(self) -> list[Stage]:
         """The spiking layers with the normalized ANN weights; setting them also sets what is
@@ -88,6 +125,27 @@ class SpikingNetwork:
         self._stages = stages
         self._synapses, self._grids = exact_stages(stages)
         self._n_neurons = [st.n_neurons for st in stages]
+        self.run_state = None
+
+    @property
+    def params(self) -> NeuronParams:
+        """Parameters of :attr:`neuron`; setting them rebuilds the neuron models."""
+        return self.neuron.params
+
+    @params.setter
+    def params(self, params: NeuronParams) -> None:
+        choice = self._neuron_choice
+        if isinstance(choice, NeuronModel):
+            choice = type(choice)
+        self.neuron = neuron_model(choice, params)
+        self.layer_neurons = [self.neuron] * len(self.stages) if self._layer_params is None \
+            else [neuron_model(choice, p) for p in self._layer_params]
+        self.run_state = None
+
+    @property
+    def layer_params(self) -> list[NeuronParams]:
+        """Each layer's neuron parameters."""
+        return [m.params for m in self.layer_neurons]
 
     @property
     def layer_names(self) -> list[str]:
@@ -105,8 +163,18 @@ class SpikingNetwork:
     @property
     def simulated_stages(self) -> list[Stage]:
         """The stages as simulated: spike-fed layers' weights on their exact-sum grid
-        (:mod:`spikescope.exact`); ``stages`` holds the normalized ANN weights."""
+        (:mod:`spikescope.sim.exact`); ``stages`` holds the normalized ANN weights."""
         return list(self._synapses)
+
+    @property
+    def grids(self) -> list[int | None]:
+        """Per layer the exponent g of its exact-sum grid 2^-g (None: no grid)."""
+        return list(self._grids)
+
+    @property
+    def state(self) -> list[NeuronState]:
+        """The neuron state of every layer in the current run (empty before ``reset``)."""
+        return [] if self.run_state is None else list(self.run_state.neurons)
 
     @property
     def device(self) -> torch.device:
@@ -119,14 +187,15 @@ class SpikingNetwork:
         self.input_fan_out = self.input_fan_out.to(device)
         self.fan_outs = [f.to(device) for f in self.fan_outs]
         self._count_helpers()
-        self._state = []
+        self.run_state = None
         return self
 
     def __repr__(self) -> str:
         layers = ", ".join(f"{s.name}{list(s.out_shape)}" for s in self.stages)
-        return (f"SpikingNetwork(code={self.code!r}, layers=[{layers}], "
-                f"reset={self.params.reset!r}, threshold={self.params.threshold}, "
-                f"leak={self.params.leak}, percentile={self.percentile})")
+        return (f"SpikingNetwork(code={self.code!r}, neuron={self.neuron.name!r}, "
+                f"layers=[{layers}], reset={self.params.reset!r}, "
+                f"threshold={self.params.threshold}, leak={self.params.leak}, "
+                f"percentile={self.percentile})")
 
     # ----------------------------------------------------------------- the ANN view
     @torch.no_grad()
@@ -143,6 +212,9 @@ class SpikingNetwork:
 
     # ----------------------------------------------------------------- simulation
     def check_input(self, x: torch.Tensor, *, time_major: bool = False) -> torch.Tensor:
+        """``x`` as a float32 tensor on the network's device, (B, ...) or (T, B, ...) with
+        ``time_major``; a single sample gets a batch axis. ValueError on a wrong shape or
+        NaN/inf values."""
         if not isinstance(x, torch.Tensor):
             x = torch.as_tensor(x)
         x = x.to(self.device, torch.float32)
@@ -169,17 +241,10 @@ class SpikingNetwork:
             raise ValueError(f"cannot record {sorted(bad)}; choose from {RECORDABLE}")
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
-        dev = self.device
-        self._batch = int(batch_size)
-        self._t = 0
-        self._state = [init_state((self._batch, *s.out_shape), self.params, device=dev)
-                       for s in self.stages]
-        self._pool_counts: dict[tuple[int, int], torch.Tensor] = {}
-        self._counts = [torch.zeros(self._batch, n, device=dev) for n in self.n_neurons]
-        self._record = tuple(record)
-        self._mem_idx = None
+        dev, B = self.device, int(batch_size)
+        mem_idx = None
         if "membrane" in record:
-            self._mem_idx = []
+            mem_idx = []
             for l, n in enumerate(self.n_neurons):
                 if neurons is None:
                     idx = torch.arange(n, device=dev)
@@ -188,14 +253,14 @@ class SpikingNetwork:
                     if len(idx) and (idx.min() < 0 or idx.max() >= n):
                         raise ValueError(f"neuron index out of range for layer {l} "
                                          f"({self.layer_names[l]}, {n} neurons)")
-                self._mem_idx.append(idx)
-        # recorded so far, as chunks of steps (T_i, ...): one per step(), one per layerwise run
-        self._trains: list[list[torch.Tensor]] = [[] for _ in self.stages]
-        self._mem: list[list[torch.Tensor]] = [[] for _ in self.stages]
-        self._out_counts: list[torch.Tensor] = []
-        self._out_v: list[torch.Tensor] = []
-        self._layer_stats: list[torch.Tensor] = []
-        self._input_ops: list[torch.Tensor] = []
+                mem_idx.append(idx)
+        recorder = Recorder(self.layer_names, self.n_neurons, B, record=record,
+                            membrane_neurons=mem_idx, device=dev, dt_ms=self.dt_ms,
+                            readout=self.readout)
+        states = [m.init_state((B, *s.out_shape), device=dev)
+                  for m, s in zip(self.layer_neurons, self.stages)]
+        self.run_state = RunState(batch=B, neurons=states, recorder=recorder)
+        self.spike_code.start(self.run_state)
 
     @torch.no_grad()
     def step(self, x_t: torch.Tensor) -> torch.Tensor:
@@ -203,132 +268,76 @@ class SpikingNetwork:
 
         Returns the output layer's spikes (B, C) of this step.
         """
-        if not self._state:
+        if self.run_state is None:
             raise RuntimeError("call reset(batch_size) before step()")
         x_t = self.check_input(x_t)
-        if x_t.shape[0] != self._batch:
+        if x_t.shape[0] != self.run_state.batch:
             raise ValueError(f"step input has batch size {x_t.shape[0]}, reset was called with "
-                             f"{self._batch}")
-        return self._step(x_t)
-
-    def _apply_pre(self, l: int, h: torch.Tensor) -> torch.Tensor:
-        for i, op in enumerate(self.stages[l].pre):
-            if isinstance(op, nn.MaxPool2d):
-                h = self._spiking_maxpool(l, i, op, h)
-            elif isinstance(op, nn.AvgPool2d):
-                h = avg_pool(op, h)
-            else:
-                h = op(h)
-        return h
-
-    def _spiking_maxpool(self, l: int, i: int, op: nn.MaxPool2d, h: torch.Tensor) -> torch.Tensor:
-        """Spiking max-pool (thesis Sec. 2.1.2.4): each window passes only the spikes of the
-        input with the highest running spike count (a gate driven by the presynaptic rates)."""
-        key = (l, i)
-        counts = self._pool_counts.get(key)
-        counts = h.clone() if counts is None else counts.add_(h)
-        self._pool_counts[key] = counts
-        _, idx = F.max_pool2d(counts, op.kernel_size, op.stride, op.padding, return_indices=True)
-        return h.flatten(2).gather(2, idx.flatten(2)).view_as(idx).to(h.dtype)
-
-    def _layer_current(self, l: int, h: torch.Tensor) -> torch.Tensor:
-        """Layer l's input current from layer l-1's spikes (from the input for l = 0), with
-        the simulated weights (:mod:`spikescope.exact`)."""
-        return self._synapses[l].synapse(self._apply_pre(l, h))
-
-    def _neuron_step(self, l: int, current: torch.Tensor) -> torch.Tensor:
-        """Integrate ``current`` into layer l and return its spikes (hook for other codes)."""
-        state = self._state[l]
-        if self.clamp_delay and self._t < self.clamp_delay * l:
-            return torch.zeros_like(current)  # clamped: V stays 0, no spikes
-        if l == len(self.stages) - 1 and self.readout == "membrane":
-            state.v.add_(current)
-            return torch.zeros_like(current)
-        spikes, _ = if_step(state, current, self.params)
-        return spikes
+                             f"{self.run_state.batch}")
+        return self._advance(x_t)
 
     def input_ops(self, x_t: torch.Tensor) -> torch.Tensor:
         """Synaptic ops caused by one step of input, batch mean: events x fan-out, where an
         analog value in (0, 1] counts as one event and an event count n as n."""
         return (torch.ceil(x_t.abs()).reshape(len(x_t), -1) @ self.input_fan_out).mean()
 
-    def _step(self, x_t: torch.Tensor, first_current: torch.Tensor | None = None,
-              input_ops: torch.Tensor | None = None) -> torch.Tensor:
-        B = self._batch
-        self._input_ops.append((self.input_ops(x_t) if input_ops is None else input_ops)[None])
+    def _advance(self, x_t: torch.Tensor, first_current: torch.Tensor | None = None,
+                 input_ops: torch.Tensor | None = None) -> torch.Tensor:
+        """One step: the code's hooks layer by layer, everything appended to the recorder."""
+        run, code = self.run_state, self.spike_code
+        B = run.batch
+        x_t = code.before_step(run, x_t)
+        in_ops = self.input_ops(x_t) if input_ops is None else input_ops
         h = x_t
-        stats = []
-        last = len(self.stages) - 1
         for l in range(len(self.stages)):
             current = first_current if (l == 0 and first_current is not None) \
-                else self._layer_current(l, h)
-            h = self._neuron_step(l, current)
+                else code.layer_current(run, l, h)
+            h = code.neuron_step(run, l, current)
             flat = h.reshape(B, -1)
-            self._counts[l].add_(flat)
-            stats.append(flat @ self._count_ops[l])
-            if "spikes" in self._record:
-                self._trains[l].append((flat > 0)[None])
-            if self._mem_idx is not None and len(self._mem_idx[l]):
-                self._mem[l].append(self._state[l].v.reshape(1, B, -1)[..., self._mem_idx[l]])
-            if l == last:
-                self._out_counts.append(self._counts[l].clone()[None])
-                self._out_v.append(self._state[l].v.reshape(1, B, -1).clone())
-        self._layer_stats.append(torch.stack(stats, 1)[None])  # (1, B, L, 2)
-        self._t += 1
+            run.recorder.add_layer_step(l, flat, run.neurons[l].v.reshape(B, -1),
+                                        flat @ self._count_ops[l])
+        code.after_step(run)
+        run.recorder.end_step(in_ops)
+        run.t += 1
         return h.reshape(B, -1)
 
     @property
     def recording(self) -> Recording:
         """The recording of the run since the last :meth:`reset`."""
-        if not self._state or self._t == 0:
+        if self.run_state is None or self.run_state.t == 0:
             raise RuntimeError("nothing recorded yet: call reset() and step() or run()")
-        stats = torch.cat(self._layer_stats)  # (T, B, L, 2)
-        layer_ops = torch.cat([torch.cat(self._input_ops)[:, None], stats[..., 1].mean(1)], 1)
-        mem = None
-        if self._mem_idx is not None:
-            mem = [torch.cat(m) if m else
-                   torch.zeros(self._t, self._batch, 0, device=self.device) for m in self._mem]
-        return Recording(
-            layer_names=self.layer_names,
-            spike_counts=[c.round().to(torch.int32) for c in self._counts],
-            output_counts=torch.cat(self._out_counts).round().to(torch.int32),
-            output_potential=torch.cat(self._out_v),
-            layer_spikes=stats[..., 0].round().to(torch.int32),
-            layer_ops=layer_ops,
-            spike_trains=[torch.cat(t) for t in self._trains] if "spikes" in self._record
-            else None,
-            membrane=mem,
-            membrane_neurons=self._mem_idx,
-            dt_ms=self.dt_ms,
-            readout=self.readout,
-        )
+        return self.spike_code.finish(self.run_state, self.run_state.recorder.recording())
 
     @torch.no_grad()
-    def run(self, x: torch.Tensor, timesteps: int, *, encoding: str = "analog",
-            record: Sequence[str] = RECORDABLE, neurons: Mapping[int, Sequence[int]] | None = None,
-            progress: bool = False, **encoding_options) -> Recording:
+    def run(self, x: torch.Tensor, timesteps: int | None = None, *,
+            encoding: str | None = None, record: Sequence[str] = RECORDABLE,
+            neurons: Mapping[int, Sequence[int]] | None = None, progress: bool = False,
+            **encoding_options) -> Recording:
         """Simulate ``timesteps`` steps on input ``x`` (B, ...) in [0, 1] and record.
 
-        encoding: "analog" (constant current), "poisson" (options max_rate_hz, seed) or
-        "events" (x is already (T, B, ...) frames); codes may register more. Equivalent to
-        ``reset(B)`` followed by ``step(x_t)`` for every encoded step, bit for bit; small
-        runs take the faster layer-by-layer path (:mod:`spikescope.layerwise`).
+        encoding: "analog" (constant current), "poisson" (options max_rate_hz, seed),
+        "events" (x is already (T, B, ...) frames), or a code's own ("ttfs", "pattern");
+        None is the code's default. Equivalent to ``reset(B)`` followed by ``step(x_t)`` for
+        every encoded step, bit for bit; runs the code allows take the faster layer-by-layer
+        path (:mod:`spikescope.sim.layerwise`).
         """
+        timesteps, encoding, extra = self.spike_code.run_arguments(timesteps, encoding)
         x = self.check_input(x, time_major=(encoding == "events"))
-        inputs = encode(x, timesteps, encoding, dt_ms=self.dt_ms, **encoding_options)
+        inputs = encode(x, timesteps, encoding, dt_ms=self.dt_ms,
+                        **{**extra, **encoding_options})
         B = inputs.shape[1]
         self.reset(B, record=record, neurons=neurons)
+        self.spike_code.begin_run(self.run_state, x, encoding)
         first = in_ops = None
-        if encoding == "analog":  # the same input every step: its ops once
-            in_ops = self.input_ops(x)
-            if not any(isinstance(p, nn.MaxPool2d) for p in self.stages[0].pre):
-                first = self._layer_current(0, x).contiguous()  # constant: computed once
+        if encoding == "analog" and self.spike_code.layerwise():
+            in_ops = self.input_ops(x)  # the same input every step: its ops once
+            if not layerwise.has_max_pool(self.stages[0]):  # and its current once
+                first = self.spike_code.layer_current(self.run_state, 0, x).contiguous()
         if layerwise.applicable(self, int(timesteps), B):
-            return layerwise.run(self, inputs, first, in_ops, progress=progress)
+            layerwise.run(self, inputs, first, in_ops, progress=progress)
+            return self.recording
         for t in tqdm(range(int(timesteps)), disable=not progress, desc="simulating",
                       leave=False):
-            self._step(inputs[t], first, in_ops)
+            self._advance(inputs[t], first, in_ops)
         return self.recording
 
-
-CODES: dict[str, type[SpikingNetwork]] = {"rate": SpikingNetwork}

@@ -15,7 +15,6 @@ from ..neurons.surrogate import (
 from .clamped import ClampedReLU, finetune_clamped
 from .snn import (
     SNN,
-    DirectSpikingNetwork,
     fit,
     load,
     predict,
@@ -26,7 +25,7 @@ from .snn import (
     to_spiking_network,
 )
 
-__all__ = ["ClampedReLU", "DirectSpikingNetwork", "SNN", "SURROGATES", "SurrogateSpike",
+__all__ = ["ClampedReLU", "SNN", "SURROGATES", "SurrogateSpike",
            "finetune_clamped", "fit", "load", "predict", "pseudo_derivative", "save", "spike",
            "spike_count_cross_entropy", "spike_count_mse", "ssim", "surrogate_step",
            "to_spiking_network"]

@@ -1,7 +1,7 @@
 """Direct training of spiking networks: BPTT through LIF layers with surrogate gradients.
 
-The forward pass is the core's neuron update (:func:`spikescope.neurons.if_step`, eq. 2.4) with
-zero-delay propagation, step by step:
+The forward pass is the core's neuron model (:class:`spikescope.neurons.IF`/``LIF``, eq. 2.4,
+its ``surrogate_step``) with zero-delay propagation, step by step:
 
     V_l(t) = leak_l * V_l(t-1) + W_l pre(s_{l-1}(t)) + b_l
     s_l(t) = H(V_l(t) - threshold);   V_l(t) <- V_l(t) - s_l(t) * threshold   (or <- 0)
@@ -30,7 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..convert.parse import parse
-from ..neurons import NeuronParams, if_step
+from ..neurons import NeuronParams, neuron_model
 from ..neurons.surrogate import SURROGATES, spike
 from ..sim.network import SpikingNetwork
 
@@ -88,7 +88,8 @@ class SNN(nn.Module):
                             if isinstance(m, (nn.Conv2d, nn.Linear))]
         if not self.synapse_idx or self.synapse_idx[-1] != len(self.layers) - 1:
             raise ValueError("an SNN must end with a Conv2d or Linear layer")
-        NeuronParams(threshold=threshold, leak=leak, reset=reset)  # validates the values
+        self.neuron = neuron_model(None, NeuronParams(threshold=threshold, leak=leak,
+                                                      reset=reset))  # validates the values
         if surrogate not in SURROGATES:
             raise ValueError(f"surrogate must be one of {SURROGATES}, got {surrogate!r}")
         self.input_shape = tuple(int(d) for d in input_shape)
@@ -133,9 +134,9 @@ class SNN(nn.Module):
             raise ValueError(f"input has shape {tuple(x.shape)}; expected time-major "
                              f"(T, B, {', '.join(map(str, self.input_shape))})")
         leaks = self.leaks
-        v: list[torch.Tensor | None] = [None] * len(self.synapse_idx)
+        v: list[torch.Tensor | float] = [0.0] * len(self.synapse_idx)
         outs: list[list[torch.Tensor]] = [[] for _ in self.synapse_idx]
-        thr = self.threshold
+        neuron = self.neuron
         for t in range(x.shape[0]):
             h = x[t]
             li = 0
@@ -143,15 +144,16 @@ class SNN(nn.Module):
                 h = m(h)
                 if i != self.synapse_idx[li]:
                     continue
-                vl = h if v[li] is None else leaks[li] * v[li] + h
-                s = spike(vl - thr, self.surrogate, self.width)
-                sr = s.detach() if self.detach_reset else s
-                v[li] = vl - sr * thr if self.reset_mode == "subtract" else vl * (1 - sr)
+                s, v[li] = neuron.surrogate_step(v[li], h, self._spike, leak=leaks[li],
+                                                 detach_reset=self.detach_reset)
                 outs[li].append(s)
                 h = s
                 li += 1
         stacked = [torch.stack(o) for o in outs]
         return stacked if return_all else stacked[-1]
+
+    def _spike(self, x: torch.Tensor) -> torch.Tensor:
+        return spike(x, self.surrogate, self.width)
 
     def count(self, x: torch.Tensor) -> torch.Tensor:
         """Output spike counts over the run, (B, ...)."""
@@ -171,20 +173,6 @@ def spike_count_mse(out_spikes: torch.Tensor, target_counts: torch.Tensor) -> to
 
 
 # ----------------------------------------------------------------------------- conversion
-class DirectSpikingNetwork(SpikingNetwork):
-    """A :class:`SpikingNetwork` whose layers have their own leak (learned leaks)."""
-
-    code = "direct"
-
-    def __init__(self, *args, layer_params: list[NeuronParams], **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.layer_params = layer_params
-
-    def _neuron_step(self, l: int, current: torch.Tensor) -> torch.Tensor:
-        spikes, _ = if_step(self._state[l], current, self.layer_params[l])
-        return spikes
-
-
 def to_spiking_network(model: SNN, *, dt_ms: float = 1.0) -> SpikingNetwork:
     """The trained ``model`` as a core SpikingNetwork: same weights, lambdas all 1.0, and
     NeuronParams with its threshold, leak and reset (one leak per layer if they differ)."""
@@ -202,7 +190,7 @@ def to_spiking_network(model: SNN, *, dt_ms: float = 1.0) -> SpikingNetwork:
     ones = [1.0] * len(stages)
     if len(set(leaks)) == 1:
         return SpikingNetwork(stages, ones, params[0], **kw)
-    return DirectSpikingNetwork(stages, ones, params[0], layer_params=params, **kw)
+    return SpikingNetwork(stages, ones, params[0], code="direct", layer_params=params, **kw)
 
 
 # ----------------------------------------------------------------------------- checkpoints
