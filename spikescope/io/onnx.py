@@ -65,7 +65,7 @@ def load_onnx(data: bytes, name: str, strict: bool) -> nn.Module:
         raise ConversionError(f"{what}: expected one graph input, found "
                               f"{[i.name for i in real_inputs]}")
     ops = [n for n in g.node if n.op_type != "Constant"]
-    unsupported = sorted({n.op_type for n in ops if n.op_type not in _ONNX_SUPPORTED})
+    unsupported = sorted({str(n.op_type) for n in ops if n.op_type not in _ONNX_SUPPORTED})
     if unsupported and strict:
         raise ConversionError(f"{what}: unsupported ONNX operator(s) {', '.join(unsupported)}; "
                               f"spikescope maps {', '.join(_ONNX_SUPPORTED)}")
