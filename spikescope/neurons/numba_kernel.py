@@ -122,12 +122,12 @@ def applies(params: NeuronParams, current: torch.Tensor) -> bool:
 def run_layer(current: torch.Tensor, state: NeuronState, params: NeuronParams, timesteps: int,
               *, clamp: int, integrate_only: bool, fan: torch.Tensor, trace: bool) -> LayerRun:
     """:meth:`spikescope.neurons.NeuronModel.run_layer` in one compiled pass (see
-    :func:`integrate`); ``state`` is replaced by a fresh contiguous copy."""
+    :func:`integrate`); ``state`` is advanced in place (a contiguous copy if it is not)."""
     T = int(timesteps)
     shape = tuple(current.shape[1:])
     B, N = shape[0], fan.numel()
-    state = NeuronState(state.v.contiguous().clone(),
-                        None if state.refrac is None else state.refrac.contiguous().clone())
+    state = NeuronState(state.v.contiguous(),
+                        None if state.refrac is None else state.refrac.contiguous())
     spikes = torch.empty((T, *shape))
     v_trace = torch.empty((T, B, N)) if trace else None
     counts, stats = torch.zeros(B, N), torch.zeros(T, B, 2)

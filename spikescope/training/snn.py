@@ -16,20 +16,18 @@ the same ``run()/step()`` API and :class:`~spikescope.Recording` as converted ne
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
 from ..convert.parse import parse
+from ..io.weights import load_meta, load_weights, save_weights, weight_paths
 from ..neurons import NeuronParams, neuron_model
 from ..neurons.surrogate import SURROGATES, spike
 from ..sim.network import SpikingNetwork
@@ -196,23 +194,17 @@ def to_spiking_network(model: SNN, *, dt_ms: float = 1.0) -> SpikingNetwork:
 # ----------------------------------------------------------------------------- checkpoints
 def save(model: SNN, path: str | os.PathLike, meta: dict | None = None) -> None:
     """Write ``path``.safetensors (weights) and ``path``.json (config + ``meta``)."""
-    path = Path(path).with_suffix("")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-              str(path) + ".safetensors")
-    info = dict(meta or {})
-    info["config"] = model.config()
-    Path(str(path) + ".json").write_text(json.dumps(info, indent=2) + "\n")
+    save_weights(path, model.state_dict(), {**(meta or {}), "config": model.config()})
 
 
 def load(path: str | os.PathLike) -> SNN:
     """Rebuild an :class:`SNN` saved by :func:`save` (safetensors, never pickle)."""
-    path = Path(path).with_suffix("")
-    meta_path = Path(str(path) + ".json")
-    if not meta_path.exists():
-        raise FileNotFoundError(f"{meta_path} not found (written by spikescope.train.save)")
-    model = SNN.from_config(json.loads(meta_path.read_text())["config"])
-    model.load_state_dict(load_file(str(path) + ".safetensors"))
+    config = load_meta(path).get("config")
+    if config is None:
+        raise FileNotFoundError(f"{weight_paths(path)[1]} not found or without a 'config' "
+                                f"(written by spikescope.train.save)")
+    model = SNN.from_config(config)
+    model.load_state_dict(load_weights(path))
     return model.eval()
 
 
