@@ -13,20 +13,18 @@ from collections.abc import Callable
 
 import torch
 
+from ..registry import Registry
+
 Encoder = Callable[..., torch.Tensor]
 MAX_TIMESTEPS = 100_000
 """Longest run :func:`encode` accepts (steps): recordings grow with T, so an absurd T is refused."""
-ENCODERS: dict[str, Encoder] = {}
+ENCODERS: Registry[Encoder] = Registry("encoding")
 
 
 def register(name: str) -> Callable[[Encoder], Encoder]:
     """Register an encoder ``f(x, timesteps, **options) -> (T, B, ...)`` under ``name``."""
 
-    def deco(f: Encoder) -> Encoder:
-        ENCODERS[name] = f
-        return f
-
-    return deco
+    return ENCODERS.register(name)
 
 
 @register("analog")
@@ -66,11 +64,10 @@ def events(x: torch.Tensor, timesteps: int, **_: object) -> torch.Tensor:
 def encode(x: torch.Tensor, timesteps: int, encoding: str = "analog",
            **options: object) -> torch.Tensor:
     """Encode ``x`` as T steps of input with the named ``encoding``: returns (T, B, ...)."""
-    if encoding not in ENCODERS:
-        raise ValueError(f"unknown encoding {encoding!r}; available: {sorted(ENCODERS)}")
+    encoder = ENCODERS.get_or_raise(encoding)
     if int(timesteps) != timesteps or timesteps < 1:
         raise ValueError(f"timesteps must be a positive integer, got {timesteps}")
     if timesteps > MAX_TIMESTEPS:
         raise ValueError(f"timesteps={timesteps} exceeds the limit of {MAX_TIMESTEPS} steps "
                          f"(spikescope.encoding.MAX_TIMESTEPS); simulate in shorter runs")
-    return ENCODERS[encoding](x, int(timesteps), **options)
+    return encoder(x, int(timesteps), **options)

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
+from ..registry import Registry
+
 SURVEY_SOURCE = ("'Spikes are the next digits' (2024), table of neuromorphic chips, "
                  "column J/SOP")
 THESIS_SOURCE = "Rueckauer (2020) thesis, Ch. 3, Table 3.4 (Loihi MNIST: 6.65 ms for 100 steps)"
@@ -102,7 +104,9 @@ _DEFAULT_PLATFORMS = [
     _ref("Loihi KWS (Blouw 2019)", 0.27e-3, 296),
 ]
 
-PLATFORMS: dict[str, Platform] = {p.name: p for p in _DEFAULT_PLATFORMS}
+PLATFORMS: Registry[Platform] = Registry("platform")
+for _p in _DEFAULT_PLATFORMS:
+    PLATFORMS.register(_p.name, _p)
 """Platform name -> :class:`Platform`. Edit in place or with :func:`add_platform`."""
 
 
@@ -140,9 +144,7 @@ def get_platform(platform: str | Platform) -> Platform:
     """Look up a platform by name (or pass a :class:`Platform` through)."""
     if isinstance(platform, Platform):
         return platform
-    if platform not in PLATFORMS:
-        raise ValueError(f"unknown platform {platform!r}; available: {sorted(PLATFORMS)}")
-    return PLATFORMS[platform]
+    return PLATFORMS.get_or_raise(platform)
 
 
 def platforms_table() -> pd.DataFrame:
