@@ -17,10 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Generic, TypeVar
 
+from .errors import SpikescopeError
+
 T = TypeVar("T")
 
 
-class RegistryError(KeyError, ValueError):
+class RegistryError(KeyError, SpikescopeError):
     """An unknown name was asked of a registry (a KeyError and a ValueError, so that both
     ``except KeyError`` and ``except ValueError`` callers see it)."""
 

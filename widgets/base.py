@@ -3,6 +3,8 @@ per-session frame dispatcher that updates every live plot in one batch."""
 
 from __future__ import annotations
 
+import html
+import re
 import weakref
 
 import holoviews as hv
@@ -21,6 +23,16 @@ hv.Store.set_current_backend("bokeh")
 #: One color per layer (Category10), cycling for deep networks.
 LAYER_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                 "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~-])")
+
+
+def escape_text(text: object) -> str:
+    """``text`` (anything user-controlled: URL values, file names, messages quoting input) made
+    safe for Panel's HTML, Markdown and Alert panes: HTML escaped, Markdown syntax neutralized,
+    so it shows as the same text and nothing in it is rendered or run."""
+    return html.escape(_MD_SPECIAL.sub(r"\\\1", str(text)), quote=True)
 
 
 def layer_color(l: int) -> str:

@@ -10,6 +10,7 @@ import panel as pn
 import param
 
 from .activity import ActivityView
+from .base import escape_text
 from .confusion import EvaluationView
 from .controls import ControlsView
 from .evidence import EvidenceView
@@ -64,7 +65,8 @@ class JetsTab(pn.viewable.Viewer):
             try:
                 view = JetsView.from_file(path)
             except Exception as e:  # noqa: BLE001 - shown in the tab; the session keeps working
-                msg = f"**Could not load the jet data**: {type(e).__name__}: {e}"
+                msg = (f"**Could not load the jet data**: {type(e).__name__}: "
+                       f"{escape_text(e)}")
                 on_ui(lambda: self._done(None, msg))
                 return
             on_ui(lambda: self._done(view, None))
@@ -126,8 +128,8 @@ class Dashboard(pn.viewable.Viewer):
                         "spikescope.io.save_run .npz file (spikescope.io.load_run reads it).")
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False,
                                    sizing_mode="stretch_width")
-        self.notice = pn.pane.Alert(s.notice, alert_type="info", visible=bool(s.notice),
-                                    sizing_mode="stretch_width")
+        self.notice = pn.pane.Alert(escape_text(s.notice), alert_type="info",
+                                    visible=bool(s.notice), sizing_mode="stretch_width")
         self._callback = None
         s.param.watch(self._show_error, "error")
         s.param.watch(self._show_notice, "notice")
@@ -210,11 +212,11 @@ class Dashboard(pn.viewable.Viewer):
             self._start_callback()
 
     def _show_error(self, event):
-        self.alert.object = event.new
+        self.alert.object = escape_text(event.new)  # may quote a URL value or a file
         self.alert.visible = bool(event.new)
 
     def _show_notice(self, event):
-        self.notice.object = event.new
+        self.notice.object = escape_text(event.new)
         self.notice.visible = bool(event.new)
 
     def sidebar(self) -> pn.Column:

@@ -16,6 +16,7 @@ import param
 from spikescope import energy, jets
 from spikescope.jets import JetComparison
 
+from .base import escape_text
 from .confusion import confusion_heatmap
 
 if "bokeh" not in hv.Store.renderers or hv.Store.current_backend != "bokeh":
@@ -135,7 +136,8 @@ class JetsView(pn.viewable.Viewer):
         try:
             df = module.tradeoff(c.recording, c.labels, self.platform)
         except (ValueError, KeyError) as e:
-            return pn.pane.Alert(f"No EDP for {self.platform}: {e}", alert_type="warning")
+            return pn.pane.Alert(f"No EDP for {escape_text(self.platform)}: {escape_text(e)}",
+                                 alert_type="warning")
         col = "edp_js" if "edp_js" in df else next(k for k in df if "edp" in k.lower())
         curve = hv.Curve((df["t"].to_numpy(), df[col].to_numpy()), "t (steps)",
                          "EDP (J s)").opts(color="#2ca02c")

@@ -21,6 +21,7 @@ import param
 from spikescope import sweep, zoo
 from spikescope.sim.network import CODES
 
+from .base import escape_text
 from .uithread import ui_runner
 
 hv.Store.set_current_backend("bokeh")
@@ -107,7 +108,7 @@ class SweepsView(pn.viewable.Viewer):
         try:
             s = self.settings.sweep()
         except ValueError as e:
-            self.message = f"Cannot start: {e}"
+            self.message = f"Cannot start: {escape_text(e)}"
             return
         if not self.out:
             self._tmp = tempfile.TemporaryDirectory(prefix="spikescope-sweep-")
@@ -154,7 +155,7 @@ class SweepsView(pn.viewable.Viewer):
         except SweepCancelled:
             msg = "Stopped; finished points are kept (Run resumes)."
         except Exception as e:  # shown in the app; the session keeps working
-            msg = f"Sweep failed: {type(e).__name__}: {e}"
+            msg = f"Sweep failed: {type(e).__name__}: {escape_text(e)}"
         self._ui(lambda: self.param.update(running=False, message=msg))
 
     def _ui(self, fn) -> None:
@@ -162,7 +163,8 @@ class SweepsView(pn.viewable.Viewer):
         try:
             self._on_ui(fn)
         except Exception as e:  # noqa: BLE001 - shown in the view
-            self.message = f"Could not update the plots: {type(e).__name__}: {e}"
+            self.message = (f"Could not update the plots: {type(e).__name__}: "
+                            f"{escape_text(e)}")
 
     def _add_row(self, row: dict) -> None:
         new = pd.DataFrame([row])

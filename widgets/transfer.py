@@ -3,6 +3,7 @@ and the current run leaves as a ``spikescope.io.save_run`` file."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
@@ -15,6 +16,9 @@ from .catalog import shared_dataset
 
 #: Largest model file the upload accepts (bytes).
 MAX_UPLOAD_BYTES = 20_000_000
+#: Whether uploaded TorchScript (which is code) is loaded: off unless the server is started
+#: with ``panel serve app/ --args --trust-uploaded-code`` (or SPIKESCOPE_TRUST_UPLOADED_CODE=1).
+TRUST_UPLOADED_CODE = os.environ.get("SPIKESCOPE_TRUST_UPLOADED_CODE", "") == "1"
 UPLOAD_PREFIX = "upload: "
 #: Data sets an uploaded model may take (the one matching its input shape is used).
 UPLOAD_DATASETS = ("digits", "digits28", "mnist1d")
@@ -28,13 +32,15 @@ class Transfer:
 
     def load_upload(self, data: bytes, filename: str = "model") -> io.ModelReport:
         """Load a user's model file (``spikescope.io.load_model``, size limit
-        ``MAX_UPLOAD_BYTES``, never unpickles code) and report its layers.
+        ``MAX_UPLOAD_BYTES``, never unpickles code; TorchScript only with
+        ``TRUST_UPLOADED_CODE``) and report its layers.
 
         A convertible model joins the model choices of this session only and is selected;
         the report of one that is not says why. Errors of a bad file are raised
         (``ModelLoadError``, ``UnsafeModelError``, ...) and change nothing.
         """
-        model = io.load_model(bytes(data), max_bytes=MAX_UPLOAD_BYTES, strict=False)
+        model = io.load_model(bytes(data), max_bytes=MAX_UPLOAD_BYTES, strict=False,
+                              allow_torchscript=TRUST_UPLOADED_CODE)
         shape, ds = upload_input(model)
         report = io.inspect_model(model, shape)
         if not report.convertible:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import html
-
 import panel as pn
 
 from spikescope.io import ModelReport, UnsafeModelError
 
-from .base import View
+from .base import View, escape_text
 from .transfer import MAX_UPLOAD_BYTES
 
 ACCEPT = ".pt,.pth,.ts,.onnx,.safetensors"
@@ -19,12 +17,13 @@ def report_markdown(report: ModelReport) -> str:
     rows = ["| # | layer | params | output | supported |", "|---|---|--:|---|---|"]
     for x in report.layers:
         shape = "x".join(map(str, x.out_shape)) if x.out_shape else "?"
-        rows.append(f"| {x.name} | {x.kind} | {x.n_params:,} | {shape} | "
+        rows.append(f"| {escape_text(x.name)} | {escape_text(x.kind)} | {x.n_params:,} | "
+                    f"{escape_text(shape)} | "
                     f"{'yes' if x.supported else '**no**'} |")
-    shape = "x".join(map(str, report.input_shape))
+    shape = escape_text("x".join(map(str, report.input_shape)))
     head = f"input {shape}, {len(report.layers)} layers, {report.n_params:,} parameters"
     if report.unsupported:
-        head += f"; unsupported: {', '.join(dict.fromkeys(report.unsupported))}"
+        head += "; unsupported: " + escape_text(", ".join(dict.fromkeys(report.unsupported)))
     return head + "\n\n" + "\n".join(rows)
 
 
@@ -36,9 +35,10 @@ class UploadView(View):
     keeps its current model after a bad file.
     """
 
-    help = (f"TorchScript, ONNX, safetensors or torch.save(state_dict) of a zoo architecture, "
-            f"up to {MAX_UPLOAD_BYTES // 1_000_000} MB. Pickled objects that would run code "
-            f"are refused unopened. The model joins the model list of this session only.")
+    help = (f"ONNX, safetensors or torch.save(state_dict) of a zoo architecture, up to "
+            f"{MAX_UPLOAD_BYTES // 1_000_000} MB; TorchScript (code) only when the server is "
+            f"started with --trust-uploaded-code. Pickled objects that would run code are "
+            f"refused unopened. The model joins the model list of this session only.")
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
@@ -57,24 +57,24 @@ class UploadView(View):
 
     def load(self, data: bytes, filename: str) -> ModelReport | None:
         """Load ``data`` into the session and show the outcome (never raises)."""
-        name = html.escape(filename)
+        name = escape_text(filename)
         try:
             report = self.session.load_upload(data, filename)
         except UnsafeModelError as e:
-            self._show("danger", f"**{name} refused** (not executed): {html.escape(str(e))}")
+            self._show("danger", f"**{name} refused** (not executed): {escape_text(str(e))}")
             return None
         except Exception as e:  # noqa: BLE001 - any bad file is a message, not a crash
             self._show("danger", f"**Could not load {name}**: {type(e).__name__}: "
-                                 f"{html.escape(str(e))}")
+                                 f"{escape_text(str(e))}")
             return None
         self.report.object = report_markdown(report)
         self.report.visible = True
         if report.convertible:
-            self._show("success", f"**{name}** loaded as model *{self.session.model}*.",
-                       keep_report=True)
+            model = escape_text(self.session.model)
+            self._show("success", f"**{name}** loaded as model *{model}*.", keep_report=True)
         else:
             self._show("warning", f"**{name} cannot be converted**: "
-                                  f"{html.escape(report.error or '')}", keep_report=True)
+                                  f"{escape_text(report.error or '')}", keep_report=True)
         return report
 
     def _show(self, kind: str, text: str, keep_report: bool = False) -> None:

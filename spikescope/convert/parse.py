@@ -14,8 +14,7 @@ SUPPORTED_LAYERS = ("Linear", "Conv2d", "BatchNorm1d", "BatchNorm2d", "ReLU", "A
                     "MaxPool2d", "Flatten", "Dropout", "Identity")
 
 
-class ConversionError(ValueError):
-    """The model cannot be converted: names the offending layer and what is supported."""
+from ..errors import ConversionError as ConversionError  # noqa: E402 - the hierarchy
 
 
 def _unsupported(what: str) -> ConversionError:

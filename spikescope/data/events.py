@@ -25,8 +25,7 @@ NMNIST_MAX_T_US = (1 << 23) - 1
 NMNIST_SPLITS = {"train": "Train", "test": "Test"}
 
 
-class EventFileError(ValueError):
-    """An event file is malformed (truncated, wrong magic number, out-of-range values)."""
+from ..errors import EventFileError as EventFileError  # noqa: E402 - the hierarchy
 
 
 def make_events(x: ArrayLike, y: ArrayLike, p: ArrayLike, t: ArrayLike) -> np.ndarray:

@@ -50,8 +50,7 @@ HOWTO = (f"Download the OpenML data set {OPENML_ID} \"{OPENML_NAME}\" (ARFF or C
          f".gz, or a scikit-learn fetch_openml cache folder) or set ${ENV_VAR} to it.")
 
 
-class JetsSchemaError(ValueError):
-    """The file is not the hls4ml_lhc_jets_hlf table (columns, labels or values are wrong)."""
+from ..errors import JetsSchemaError as JetsSchemaError  # noqa: E402 - the hierarchy
 
 
 # ----------------------------------------------------------------------------- finding the file

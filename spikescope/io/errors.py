@@ -6,18 +6,9 @@ import torch
 from torch import nn
 
 from ..convert.parse import ConversionError
-
-
-class ModelLoadError(ValueError):
-    """A model file cannot be read: corrupt, truncated, too large, or of an unknown format."""
-
-
-class UnsafeModelError(ModelLoadError):
-    """A model file would run code when loaded; it was refused and nothing was executed."""
-
-
-class RunFileError(ValueError):
-    """A run file (from :func:`.runs.save_run`) is corrupt or not a spikescope run."""
+from ..errors import ModelLoadError as ModelLoadError
+from ..errors import RunFileError as RunFileError
+from ..errors import UnsafeModelError as UnsafeModelError
 
 
 class UnsupportedLayer(nn.Module):

@@ -23,14 +23,23 @@ from torch import nn
 from ..convert.parse import SUPPORTED_LAYERS, ConversionError
 from .errors import ModelLoadError, UnsafeModelError, UnsupportedLayer
 from .onnx import load_onnx
-from .safety import DEFAULT_MAX_BYTES, check_zip, detect_format, read_input, scan_pickle
+from .safety import (
+    DEFAULT_MAX_BYTES,
+    MAX_SAFETENSORS_HEADER,
+    MAX_UNCOMPRESSED_FACTOR,
+    check_zip,
+    detect_format,
+    read_input,
+    scan_pickle,
+)
 from .torchscript import load_torchscript
 
 
-def _state_dict_from_torch(data: bytes, fmt: str, name: str) -> dict[str, torch.Tensor]:
+def _state_dict_from_torch(data: bytes, fmt: str, name: str,
+                           max_total: int) -> dict[str, torch.Tensor]:
     what = f"{name} (torch.save file)"
     if fmt == "torch":
-        z = check_zip(data, what)
+        z = check_zip(data, what, max_total)
         for n in z.namelist():
             if n.endswith(".pkl"):
                 scan_pickle(z.read(n), what=f"{what} member {n}")
@@ -66,6 +75,10 @@ def _as_state_dict(obj: Any, what: str) -> dict[str, torch.Tensor]:
     bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise ModelLoadError(f"{what}: entries {bad[:5]} are not tensors; expected a state dict")
+    cplx = [k for k, v in obj.items() if v.is_complex()]
+    if cplx:
+        raise ModelLoadError(f"{what}: tensors {cplx[:5]} are complex; spikescope needs real "
+                             f"weights (the imaginary part would be lost)")
     return {str(k): v for k, v in obj.items()}
 
 
@@ -73,6 +86,10 @@ def _state_dict_from_safetensors(data: bytes, name: str) -> dict[str, torch.Tens
     from safetensors.torch import load as st_load
 
     n = int.from_bytes(data[:8], "little")
+    if n > MAX_SAFETENSORS_HEADER:
+        raise ModelLoadError(f"{name}: safetensors header of {n} bytes exceeds the limit of "
+                             f"{MAX_SAFETENSORS_HEADER} bytes (spikescope.io.safety."
+                             f"MAX_SAFETENSORS_HEADER)")
     if n > len(data) - 8:
         raise ModelLoadError(f"{name}: truncated safetensors file (header of {n} bytes, file "
                              f"has {len(data) - 8})")
@@ -137,7 +154,7 @@ def _check_model_values(model: nn.Module, name: str) -> None:
 
 def load_model(path_or_bytes: str | os.PathLike | bytes | _io.IOBase, *,
                architecture: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-               strict: bool = True) -> nn.Module:
+               strict: bool = True, allow_torchscript: bool = True) -> nn.Module:
     """Load a user's ANN safely as a plain torch ``nn.Module`` in eval mode.
 
     Args:
@@ -147,6 +164,8 @@ def load_model(path_or_bytes: str | os.PathLike | bytes | _io.IOBase, *,
         max_bytes: size limit; larger files are refused before parsing.
         strict: if False, layers/operators spikescope cannot convert are kept as
             :class:`UnsupportedLayer` placeholders (for :func:`inspect_model`) instead of raising.
+        allow_torchscript: TorchScript is code (checked, but code); False refuses it with
+            :class:`UnsafeModelError` (the dashboard's default, see SECURITY.md).
 
     Returns:
         the model, with ``model.source_format`` (see :func:`detect_format`) and
@@ -162,13 +181,21 @@ def load_model(path_or_bytes: str | os.PathLike | bytes | _io.IOBase, *,
     """
     data, name = read_input(path_or_bytes, max_bytes)
     fmt = detect_format(data)
+    max_total = MAX_UNCOMPRESSED_FACTOR * max_bytes
+    if fmt == "torchscript" and not allow_torchscript:
+        raise UnsafeModelError(f"{name} is a TorchScript archive, which is code; it is "
+                               f"accepted only when uploaded code is trusted (start the "
+                               f"dashboard with `panel serve app/ --args --trust-uploaded-code`"
+                               f" or pass allow_torchscript=True); use ONNX, safetensors or a "
+                               f"torch.save state dict instead")
     if fmt in ("torch", "pickle"):
-        model = _model_for_state_dict(_state_dict_from_torch(data, fmt, name), architecture, name)
+        model = _model_for_state_dict(_state_dict_from_torch(data, fmt, name, max_total),
+                                      architecture, name)
     elif fmt == "safetensors":
         model = _model_for_state_dict(_state_dict_from_safetensors(data, name), architecture,
                                       name)
     elif fmt == "torchscript":
-        model = load_torchscript(data, name)
+        model = load_torchscript(data, name, max_total)
     else:
         model = load_onnx(data, name, strict)
     model.source_format = fmt

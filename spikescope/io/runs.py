@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,10 +15,11 @@ import torch
 
 from ..sim.recording import Recording
 from .errors import RunFileError
-from .safety import DEFAULT_MAX_BYTES
+from .safety import DEFAULT_MAX_BYTES, MAX_UNCOMPRESSED_FACTOR, check_zip_sizes
 
 RUN_FORMAT = "spikescope-run"
 RUN_VERSION = 1
+READOUTS = ("spikes", "membrane")
 
 
 def _json_ready(obj: Any, where: str) -> Any:
@@ -106,17 +109,20 @@ def load_run(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> 
     if path.stat().st_size > max_bytes:
         raise RunFileError(f"{path}: exceeds the size limit of {max_bytes} bytes")
     try:
+        with zipfile.ZipFile(path) as zf:  # declared sizes, before anything is inflated
+            check_zip_sizes(zf, str(path), MAX_UNCOMPRESSED_FACTOR * max_bytes, RunFileError)
+    except RunFileError:
+        raise
+    except Exception as e:  # noqa: BLE001 - not a zip at all
+        raise RunFileError(f"{path}: not a readable run file ({type(e).__name__}: {e})") from e
+    try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except Exception as e:  # noqa: BLE001 - zip/npy errors of many kinds
         raise RunFileError(f"{path}: not a readable run file ({type(e).__name__}: {e})") from e
     try:
         meta = json.loads(arrays["meta.json"].tobytes().decode())
-        if meta.get("format") != RUN_FORMAT:
-            raise RunFileError(f"{path}: not a spikescope run (format {meta.get('format')!r})")
-        if int(meta.get("version", 0)) > RUN_VERSION:
-            raise RunFileError(f"{path}: run format version {meta['version']} is newer than "
-                               f"this spikescope ({RUN_VERSION})")
+        _check_meta(meta, path)
         names = list(meta["layer_names"])
         L = len(names)
         t = torch.from_numpy
@@ -124,6 +130,14 @@ def load_run(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> 
         def per_layer(prefix: str) -> list[torch.Tensor]:
             return [t(arrays[f"{prefix}/{l}"]) for l in range(L)]
 
+        for l, c in enumerate(per_layer("spike_counts")):
+            if c.dim() != 2:
+                raise RunFileError(f"{path}: spike_counts/{l} must be 2-D (batch, neurons), "
+                                   f"got shape {tuple(c.shape)}")
+        for k in ("output_counts", "output_potential"):
+            if arrays[k].ndim != 3:
+                raise RunFileError(f"{path}: {k} must be 3-D (time, batch, classes), got "
+                                   f"shape {arrays[k].shape}")
         rec = Recording(
             layer_names=names, spike_counts=per_layer("spike_counts"),
             output_counts=t(arrays["output_counts"]),
@@ -137,7 +151,42 @@ def load_run(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> 
         plots = {k: arrays[f"plot/{k}"] for k in meta["plots"]}
     except RunFileError:
         raise
-    except (KeyError, ValueError, TypeError, UnicodeDecodeError) as e:
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError, OverflowError,
+            AttributeError, IndexError) as e:
         raise RunFileError(f"{path}: incomplete or corrupt run file ({type(e).__name__}: "
                            f"{e})") from e
     return Run(params=meta["params"], summary=meta["summary"], recording=rec, plots=plots)
+
+
+def _check_meta(meta: Any, path: Path) -> None:
+    """meta.json's fields: types and ranges, each error naming the field."""
+    if not isinstance(meta, dict):
+        raise RunFileError(f"{path}: meta.json must be a JSON object, got "
+                           f"{type(meta).__name__}")
+    if meta.get("format") != RUN_FORMAT:
+        raise RunFileError(f"{path}: not a spikescope run (meta.json format "
+                           f"{meta.get('format')!r})")
+    v = meta.get("version", 0)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        raise RunFileError(f"{path}: meta.json version must be a non-negative number, got {v!r}")
+    if v > RUN_VERSION:
+        raise RunFileError(f"{path}: run format version {v} is newer than this spikescope "
+                           f"({RUN_VERSION})")
+    fields = {"params": dict, "summary": dict, "layer_names": list, "plots": list,
+              "has_trains": bool, "has_membrane": bool}
+    for k, typ in fields.items():
+        if not isinstance(meta.get(k), typ):
+            raise RunFileError(f"{path}: meta.json field {k!r} must be a {typ.__name__}, got "
+                               f"{meta.get(k)!r:.60}")
+    if not all(isinstance(n, str) for n in meta["layer_names"] + meta["plots"]):
+        raise RunFileError(f"{path}: meta.json fields 'layer_names' and 'plots' must list "
+                           f"strings")
+    dt = meta.get("dt_ms")
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) \
+            or dt <= 0:
+        raise RunFileError(f"{path}: meta.json field 'dt_ms' must be a positive number, got "
+                           f"{dt!r}")
+    ro = meta.get("readout")
+    if ro not in READOUTS:
+        raise RunFileError(f"{path}: meta.json field 'readout' must be one of {list(READOUTS)}, "
+                           f"got {ro!r:.60}")

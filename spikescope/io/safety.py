@@ -42,8 +42,23 @@ SAFE_PICKLE_GLOBALS = frozenset({
                             "int16", "int8", "uint8", "bool")})
 """Names a pickle may import: tensor and storage rebuilders, containers, dtypes."""
 
+MAX_UNCOMPRESSED_FACTOR = 4
+"""A zip-based file may declare at most this many times its size limit in uncompressed bytes."""
+MAX_COMPRESSION_RATIO = 200
+"""A zip member over 1 MiB declaring a higher uncompressed/compressed ratio is refused."""
+MAX_SAFETENSORS_HEADER = 8 * 1024 * 1024
+"""Largest safetensors JSON header read (bytes); real files need about 100 bytes a tensor."""
+
 _TS_OP_NAMESPACES = ("aten", "prim")
-_TS_FORBIDDEN = re.compile(r"\b(from_file|_load_for_\w+|save|load|open|system|exec|eval)\s*\(")
+# a forbidden name anywhere in the code, as a word (a comment or a line break between the name
+# and its parenthesis must not hide a call)
+_TS_FORBIDDEN = re.compile(r"\b(from_file|_load_for_\w+|save|load|open|system|exec|eval|"
+                           r"__import__|compile)\b")
+_STRING_OPS = frozenset({"SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8",
+                         "SHORT_BINSTRING", "BINSTRING", "STRING"})
+_MEMO_PUT = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"})
+_MEMO_GET = frozenset({"GET", "BINGET", "LONG_BINGET"})
+_NO_STACK_CHANGE = frozenset({"PROTO", "FRAME"})
 
 
 # =============================================================================== loading
@@ -96,6 +111,12 @@ def detect_format(data: bytes) -> str:
             return "torch"
         raise ModelLoadError("zip archive is neither a torch.save file nor a TorchScript "
                              "archive (no data.pkl)")
+    if len(data) >= 10 and data[8:9] == b"{":
+        # safetensors: an 8-byte little-endian header length, then a JSON object; checked
+        # before the pickle test because the length's low byte can be 0x80 or 0x28
+        n = int.from_bytes(data[:8], "little")
+        if 2 <= n <= len(data) - 8 and data[8 + n - 1:8 + n] in (b"}", b" "):
+            return "safetensors"
     if data[:1] == b"\x80" or data[:1] in (b"(", b"}", b"]", b"c"):
         return "pickle"
     if len(data) >= 9 and data[8:9] == b"{":
@@ -115,24 +136,39 @@ def scan_pickle(data: bytes, *, what: str = "pickle",
     :class:`UnsafeModelError` naming it.
     """
     found: list[str] = []
-    strings: list[str] = []
+    # what the last stack-changing opcodes pushed: a string, or None for anything else. Memo
+    # writes change no stack and memo reads push what was stored, so STACK_GLOBAL's two names
+    # are known exactly when the last two pushes are known strings; otherwise it is refused.
+    pushed: list[str | None] = []
+    memo: dict[int, str | None] = {}
     try:
         for op, arg, _ in pickletools.genops(data):
-            if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8",
-                           "SHORT_BINSTRING", "BINSTRING", "STRING"):
-                strings.append(arg if isinstance(arg, str) else str(arg))
-            elif op.name == "GLOBAL":
+            name = op.name
+            if name in _STRING_OPS:
+                pushed.append(arg if isinstance(arg, str) else str(arg))
+            elif name in _MEMO_PUT:
+                memo[len(memo) if name == "MEMOIZE" else arg] = pushed[-1] if pushed else None
+            elif name in _MEMO_GET:
+                pushed.append(memo.get(arg))
+            elif name in _NO_STACK_CHANGE:
+                pass
+            elif name == "GLOBAL":
                 found.append(arg.replace(" ", "."))
-            elif op.name == "STACK_GLOBAL":
-                if len(strings) < 2:
-                    raise UnsafeModelError(f"{what}: STACK_GLOBAL with computed name; refused")
-                found.append(f"{strings[-2]}.{strings[-1]}")
-            elif op.name in ("INST", "OBJ"):
+                pushed.append(None)
+            elif name == "STACK_GLOBAL":
+                if len(pushed) < 2 or pushed[-1] is None or pushed[-2] is None:
+                    raise UnsafeModelError(f"{what}: STACK_GLOBAL with a computed name "
+                                           f"(not two literal strings); refused")
+                found.append(f"{pushed[-2]}.{pushed[-1]}")
+                pushed.append(None)
+            elif name in ("INST", "OBJ"):
                 if op.name == "INST":
                     found.append(str(arg).replace(" ", "."))
                 else:
                     raise UnsafeModelError(f"{what}: OBJ opcode (builds arbitrary objects); "
                                            f"refused")
+            else:
+                pushed.append(None)
     except UnsafeModelError:
         raise
     except Exception as e:  # noqa: BLE001 - pickletools raises ValueError and friends
@@ -149,11 +185,36 @@ def scan_pickle(data: bytes, *, what: str = "pickle",
     return found
 
 
-def check_zip(data: bytes, what: str) -> zipfile.ZipFile:
-    """The zip archive in ``data``, every member's CRC checked; ModelLoadError if damaged."""
+def check_zip_sizes(z: zipfile.ZipFile, what: str, max_total: int,
+                    error: type[Exception] = ModelLoadError) -> None:
+    """Refuse a zip archive whose members *declare* more than ``max_total`` uncompressed bytes
+    together, or a member over 1 MiB compressed more than :data:`MAX_COMPRESSION_RATIO` times
+    (a decompression bomb); nothing is decompressed."""
+    total = 0
+    for info in z.infolist():
+        total += info.file_size
+        if info.file_size > 2**20 and info.file_size > MAX_COMPRESSION_RATIO * max(
+                info.compress_size, 1):
+            raise error(f"{what}: zip member {info.filename!r} declares {info.file_size} "
+                        f"bytes from {info.compress_size} compressed (ratio over "
+                        f"{MAX_COMPRESSION_RATIO}); refused as a decompression bomb")
+        if total > max_total:
+            raise error(f"{what}: the zip archive declares over {max_total} uncompressed "
+                        f"bytes (limit {MAX_UNCOMPRESSED_FACTOR} x the size limit); refused "
+                        f"before decompressing (raise max_bytes= to accept it)")
+
+
+def check_zip(data: bytes, what: str, max_total: int | None = None) -> zipfile.ZipFile:
+    """The zip archive in ``data``, sizes checked (:func:`check_zip_sizes`) then every member's
+    CRC; ModelLoadError if damaged or too large once decompressed."""
+    if max_total is None:
+        max_total = MAX_UNCOMPRESSED_FACTOR * max(len(data), DEFAULT_MAX_BYTES)
     try:
         z = zipfile.ZipFile(_io.BytesIO(data))
+        check_zip_sizes(z, what, max_total)
         bad = z.testzip()
+    except ModelLoadError:
+        raise
     except (zipfile.BadZipFile, ValueError, EOFError, OSError) as e:
         raise ModelLoadError(f"{what}: corrupt or truncated zip archive ({e})") from e
     except Exception as e:  # noqa: BLE001 - zlib errors etc. on damaged members
@@ -163,9 +224,9 @@ def check_zip(data: bytes, what: str) -> zipfile.ZipFile:
     return z
 
 
-def check_torchscript_archive(data: bytes, what: str) -> None:
+def check_torchscript_archive(data: bytes, what: str, max_total: int | None = None) -> None:
     """Refuse a TorchScript zip whose pickles import unsafe names or whose code could run code."""
-    z = check_zip(data, what)
+    z = check_zip(data, what, max_total)
     for n in z.namelist():
         if n.endswith(".pkl") and not n.endswith(".debug_pkl"):
             scan_pickle(z.read(n), what=f"{what} member {n}", allow_torchscript_classes=True)
@@ -173,6 +234,9 @@ def check_torchscript_archive(data: bytes, what: str) -> None:
             scan_pickle(z.read(n), what=f"{what} member {n}")
         elif "/code/" in n and n.endswith(".py"):
             src = z.read(n).decode("utf-8", "replace")
+            if "\\" in src:  # line continuations could split a name from its call
+                raise UnsafeModelError(f"{what}: code {n} contains backslashes (line "
+                                       f"continuations or escapes); refused")
             for ns in re.findall(r"\bops\.(\w+)\.", src):
                 if ns not in _TS_OP_NAMESPACES:
                     raise UnsafeModelError(f"{what}: code {n} calls custom operators "

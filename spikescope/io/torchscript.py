@@ -16,12 +16,28 @@ from torch import nn
 from .errors import ModelLoadError, UnsupportedLayer
 from .safety import check_torchscript_archive
 
+_PLAIN = (int, bool, float, str)
+
 
 def _ts_attr(m: Any, name: str, default: Any = None) -> Any:
+    """Attribute ``name`` of a loaded TorchScript module, only if it is a tensor or a plain
+    int/bool/float/str (or a tuple/list of them): a TorchScript object could run its code when
+    used (``int(obj)`` calls its ``__index__``), so nothing else is ever touched."""
     try:
-        return getattr(m, name)
+        v = getattr(m, name)
     except (AttributeError, RuntimeError):
         return default
+    if v is None or isinstance(v, torch.Tensor) or type(v) in _PLAIN:
+        return v
+    if type(v) in (tuple, list) and all(type(e) in _PLAIN for e in v):
+        return tuple(v)
+    raise ModelLoadError(f"TorchScript attribute {name!r} of {_ts_kind(m)} is a "
+                         f"{type(v).__name__}, not a plain int/bool/float/tuple; refused")
+
+
+def _ts_kind(m: Any) -> str:
+    kind = getattr(m, "original_name", "?")
+    return kind if type(kind) is str else "?"
 
 
 def _ts_hyper(m: Any, kind: str, *names: str) -> None:
@@ -51,15 +67,19 @@ def _copy_params(dst: nn.Module, src: Any) -> nn.Module:
 
 def _plain_layer(m: Any) -> nn.Module:
     """A plain torch copy of one TorchScript leaf layer (or UnsupportedLayer)."""
-    kind = m.original_name
+    kind = _ts_kind(m)
     if kind == "Linear":
-        w = m.weight
+        w = _ts_attr(m, "weight")
+        if not isinstance(w, torch.Tensor) or w.dim() != 2:
+            raise ModelLoadError("TorchScript Linear has no 2-D tensor 'weight'")
         b = _ts_attr(m, "bias")
         out = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
         return _copy_params(out, m)
     if kind == "Conv2d":
         _ts_hyper(m, kind, "stride", "padding", "dilation")
-        w = m.weight
+        w = _ts_attr(m, "weight")
+        if not isinstance(w, torch.Tensor) or w.dim() != 4:
+            raise ModelLoadError("TorchScript Conv2d has no 4-D tensor 'weight'")
         b = _ts_attr(m, "bias")
         groups = int(_ts_attr(m, "groups", 1))
         pad = _ts_attr(m, "padding", 0)
@@ -110,7 +130,7 @@ def _plain_from_script(m: Any) -> nn.Module:
     if not list(m.named_children()):
         return _plain_layer(m)
     children = dict(m.named_children())
-    if m.original_name == "Sequential":
+    if _ts_kind(m) == "Sequential":
         return nn.Sequential(*[_plain_from_script(c) for c in children.values()])
     getattr_names: dict[Any, str] = {}
     layers: list[nn.Module] = []
@@ -137,10 +157,10 @@ def _plain_from_script(m: Any) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-def load_torchscript(data: bytes, name: str) -> nn.Module:
+def load_torchscript(data: bytes, name: str, max_total: int | None = None) -> nn.Module:
     """The TorchScript archive ``data`` as a plain ``nn.Sequential`` in eval mode."""
     what = f"{name} (TorchScript)"
-    check_torchscript_archive(data, what)
+    check_torchscript_archive(data, what, max_total)
     try:
         script = torch.jit.load(_io.BytesIO(data), map_location="cpu")
     except Exception as e:  # noqa: BLE001 - torch raises RuntimeError and friends

@@ -25,9 +25,7 @@ from .store import finished_ids, load_results, provenance, save_row
 SCHEDULER_ENV = "SPIKESCOPE_SCHEDULER"
 
 
-class SweepError(RuntimeError):
-    """Some points of a sweep failed (the finished ones are saved)."""
-
+from ..errors import SweepError as SweepError  # noqa: E402 - the hierarchy
 
 
 @contextlib.contextmanager

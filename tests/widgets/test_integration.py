@@ -123,7 +123,18 @@ def test_upload_joins_this_sessions_models_only(dash):
     assert "upload: my_mlp.pt" not in other.param.model.objects
 
 
-def test_unconvertible_upload_shows_the_layer_report(dash):
+def test_torchscript_upload_needs_the_trust_option(dash):
+    buf = io.BytesIO()
+    torch.jit.save(torch.jit.script(torch.nn.Sequential(torch.nn.Flatten())), buf)
+    view = UploadView(dash.session)
+    assert view.load(buf.getvalue(), "code.pt") is None
+    assert "trust" in view.alert.object and "refused" in view.alert.object, view.alert.object
+
+
+def test_unconvertible_upload_shows_the_layer_report(dash, monkeypatch):
+    from widgets import transfer
+
+    monkeypatch.setattr(transfer, "TRUST_UPLOADED_CODE", True)
     s = dash.session
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10), torch.nn.Tanh())
     buf = io.BytesIO()
