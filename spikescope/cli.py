@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .errors import SweepError
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spikescope",
@@ -25,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="output folder (default: the file's `out`, else NAME.parquet)")
     sw.add_argument("--retries", type=int, default=2, help="dask retries per point")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw.add_argument("--max-points", type=int, default=None,
+                    help="largest grid accepted (default: the file's max_points, else 10000)")
     return parser
 
 
@@ -33,7 +37,13 @@ def _sweep(args: argparse.Namespace) -> int:
 
     spec = sweep.read_spec(args.file)
     out = args.out or spec.get("out")
-    s = sweep.Sweep.from_file(args.file)
+    if args.max_points is not None:
+        spec["max_points"] = args.max_points
+    spec.setdefault("name", args.file.stem)
+    try:
+        s = sweep.Sweep.from_dict(spec)
+    except (ValueError, TypeError, OverflowError, KeyError) as e:
+        raise SweepError(f"{args.file}: {e}") from e
     if args.workers is not None and args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
     df = sweep.run(s, out, scheduler=args.scheduler, workers=args.workers,
@@ -55,8 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished points are saved (rerun to resume)", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        print(f"spikescope {args.command}: error: {e}", file=sys.stderr)
+    except (ValueError, OSError, RuntimeError, TypeError) as e:
+        msg = " ".join(str(e).split())  # one line
+        print(f"spikescope {args.command}: error: {msg}", file=sys.stderr)
         return 1
     return 2
 

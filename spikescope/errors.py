@@ -64,16 +64,43 @@ def check_number(name: str, value: object, *, integer: bool = False, low: float 
     import math
     import numbers
 
-    kind = "an integer" if integer else "a number"
+    kind = "integer" if integer else "number"
+    if low is not None and high is not None:
+        desc = f"a {kind} in {'(' if low_open else '['}{low}, {high}]"
+    elif low is not None and low == (0 if low_open else 1) and (integer or low_open):
+        desc = f"a positive {kind}"
+    elif low is not None:
+        desc = f"a finite {kind} {'>' if low_open else '>='} {low}"
+    else:
+        desc = f"a finite {kind}"
+    msg = f"{name} must be {desc}, got {value!r:.60}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or (
-            integer and not float(value).is_integer()):
-        raise ParameterError(f"{name} must be {kind}, got {value!r} "
-                             f"({type(value).__name__})")
+            integer and math.isfinite(float(value)) and not float(value).is_integer()):
+        raise ParameterError(f"{msg} ({type(value).__name__})")
     v = float(value)
-    if not math.isfinite(v):
-        raise ParameterError(f"{name} must be a finite number, got {value!r}")
-    if low is not None and (v <= low if low_open else v < low):
-        raise ParameterError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and v > high:
-        raise ParameterError(f"{name} must be <= {high}, got {value!r}")
+    if not math.isfinite(v) or (low is not None and (v <= low if low_open else v < low)) or (
+            high is not None and v > high):
+        raise ParameterError(msg)
     return int(v) if integer else v
+
+
+def check_device(device: object) -> object:
+    """``device`` if torch can use it here (None passes), else :class:`ParameterError` naming
+    the devices available."""
+    if device is None:
+        return None
+    import torch
+
+    avail = ["cpu"] + (["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+                       if torch.cuda.is_available() else [])
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise ParameterError(f"device must be one of {avail} (or a torch.device), got "
+                             f"{device!r}") from e
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (
+            dev.index is not None and dev.index >= torch.cuda.device_count())):
+        raise ParameterError(f"device {device!r} is not available here; available: {avail}")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ParameterError(f"device must be one of {avail}, got {device!r}")
+    return device

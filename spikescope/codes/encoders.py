@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..errors import check_number
 from ..registry import Registry
 
 Encoder = Callable[..., torch.Tensor]
@@ -65,8 +66,7 @@ def encode(x: torch.Tensor, timesteps: int, encoding: str = "analog",
            **options: object) -> torch.Tensor:
     """Encode ``x`` as T steps of input with the named ``encoding``: returns (T, B, ...)."""
     encoder = ENCODERS.get_or_raise(encoding)
-    if int(timesteps) != timesteps or timesteps < 1:
-        raise ValueError(f"timesteps must be a positive integer, got {timesteps}")
+    check_number("timesteps", timesteps, integer=True, low=1)
     if timesteps > MAX_TIMESTEPS:
         raise ValueError(f"timesteps={timesteps} exceeds the limit of {MAX_TIMESTEPS} steps "
                          f"(spikescope.encoding.MAX_TIMESTEPS); simulate in shorter runs")

@@ -13,10 +13,12 @@ represent as a firing rate (spikes per step).
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import torch
 
+from ..errors import ParameterError
 from ..sim.stages import Stage
 
 
@@ -24,9 +26,12 @@ def check_percentile(percentile: float | None) -> None:
     """Raise ValueError unless ``percentile`` is None or in (0, 100]."""
     if percentile is None:
         return
+    if isinstance(percentile, bool) or not isinstance(percentile, numbers.Real):
+        raise ParameterError(f"percentile must be a number in (0, 100] (100 = max-norm) or None "
+                             f"(no normalization), got {percentile!r}")
     p = float(percentile)
     if not (0 < p <= 100) or math.isnan(p):
-        raise ValueError(f"percentile must be in (0, 100] (100 = max-norm) or None "
+        raise ParameterError(f"percentile must be in (0, 100] (100 = max-norm) or None "
                          f"(no normalization), got {percentile}")
 
 

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..codes import CODES
+from ..errors import ParameterError, check_device, check_number
 from ..neurons import NeuronModel, NeuronParams
 from ..sim.network import SpikingNetwork
 from ..sim.stages import stage_activations
@@ -18,7 +19,14 @@ from .parse import ConversionError, parse
 
 def _check_calibration(calibration: torch.Tensor) -> torch.Tensor:
     if not isinstance(calibration, torch.Tensor):
-        calibration = torch.as_tensor(np.asarray(calibration), dtype=torch.float32)
+        try:
+            calibration = torch.as_tensor(np.asarray(calibration, dtype=np.float32))
+        except (TypeError, ValueError) as e:
+            raise ParameterError(f"calibration must be a numeric (B, ...) tensor or array, got "
+                                 f"{type(calibration).__name__} ({e})") from e
+    if calibration.is_complex() or calibration.dtype == torch.bool:
+        raise ParameterError(f"calibration must be a real numeric tensor, got "
+                             f"{calibration.dtype}")
     if calibration.dim() < 2 or len(calibration) == 0:
         raise ValueError(f"calibration set is empty or has no batch dimension "
                          f"(shape {tuple(calibration.shape)}); pass a (B, ...) tensor with B >= 1")
@@ -58,10 +66,14 @@ def convert(model: nn.Module, calibration: torch.Tensor, *, percentile: float | 
     if isinstance(code, str):
         CODES.get_or_raise(code)
     calibration = _check_calibration(calibration)
-    device = options.pop("device", None)
-    params = NeuronParams(threshold=float(threshold), leak=float(leak), reset=reset,
-                          refractory=int(options.pop("refractory", 0)),
+    device = check_device(options.pop("device", None))
+    params = NeuronParams(threshold=check_number("threshold", threshold, low=0, low_open=True),
+                          leak=check_number("leak", leak, low=0, high=1, low_open=True),
+                          reset=reset,
+                          refractory=check_number("refractory", options.pop("refractory", 0),
+                                                  integer=True, low=0),
                           graded=bool(options.pop("graded", False)))
+    bits = check_number("bits", bits, integer=True, low=1, high=32)
     model = copy.deepcopy(model).eval().cpu()
     stages = parse(model, tuple(calibration.shape[1:]))
     try:

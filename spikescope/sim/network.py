@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from ..codes import CODES, Code
 from ..codes.encoders import encode
+from ..errors import ResourceLimitError, check_number
 from ..neurons import NeuronModel, NeuronParams, NeuronState, neuron_model
 from . import layerwise
 from .exact import exact_stages
@@ -31,6 +32,9 @@ from .state import RunState
 __all__ = ["CODES", "READOUTS", "RECORDABLE", "SpikingNetwork"]
 
 READOUTS = ("spikes", "membrane")
+RECORD_BUDGET_BYTES = 2 * 1024**3
+"""Largest recording :meth:`SpikingNetwork.run` allocates (bytes): spike trains take 1 byte and
+membranes 4 bytes per neuron, step and sample; a larger run is refused before allocating."""
 
 
 class SpikingNetwork:
@@ -262,6 +266,26 @@ class SpikingNetwork:
         self.run_state = RunState(batch=B, neurons=states, recorder=recorder)
         self.spike_code.start(self.run_state)
 
+    def check_record_budget(self, timesteps: int, batch: int, record: Sequence[str],
+                            neurons: Mapping[int, Sequence[int]] | None = None) -> int:
+        """Bytes the recording of a run would take; :class:`ResourceLimitError` (before
+        anything is allocated) over ``spikescope.sim.network.RECORD_BUDGET_BYTES``."""
+        per_step = 0
+        if "spikes" in record:
+            per_step += sum(self.n_neurons)
+        if "membrane" in record:
+            per_step += 4 * (sum(self.n_neurons) if neurons is None
+                             else sum(len(v) for v in neurons.values()))
+        need = int(timesteps) * int(batch) * per_step
+        if need > RECORD_BUDGET_BYTES:
+            raise ResourceLimitError(
+                f"recording {timesteps} steps x {batch} samples x {sum(self.n_neurons)} neurons "
+                f"would take {need / 2**30:.2f} GiB, which exceeds the limit (the recording "
+                f"budget) of {RECORD_BUDGET_BYTES / 2**30:.2f} GiB (spikescope.sim.network."
+                f"RECORD_BUDGET_BYTES); record less: fewer timesteps or samples, record="
+                f"('spikes',) or neurons={{layer: [indices]}} for the membranes")
+        return need
+
     @torch.no_grad()
     def step(self, x_t: torch.Tensor) -> torch.Tensor:
         """Advance one time step with input ``x_t`` (B, ...): the encoded input of this step.
@@ -323,6 +347,9 @@ class SpikingNetwork:
         """
         timesteps, encoding, extra = self.spike_code.run_arguments(timesteps, encoding)
         x = self.check_input(x, time_major=(encoding == "events"))
+        check_number("timesteps", timesteps, integer=True, low=1)
+        self.check_record_budget(int(timesteps), x.shape[1 if encoding == "events" else 0],
+                                 record, neurons)
         inputs = encode(x, timesteps, encoding, dt_ms=self.dt_ms,
                         **{**extra, **encoding_options})
         B = inputs.shape[1]

@@ -16,6 +16,7 @@ from torch import nn
 
 from .. import zoo
 from ..convert import check_percentile
+from ..errors import SweepError
 from ..neurons import RESETS
 from ..sim.network import CODES
 
@@ -23,6 +24,9 @@ from ..sim.network import CODES
 RUN_KEYS = ("timesteps", "encoding")
 ALIASES = {"T": "timesteps", "models": "model", "percentiles": "percentile", "codes": "code",
            "resets": "reset"}
+MAX_POINTS = 10_000
+"""Largest grid a sweep accepts by default (``Sweep(max_points=...)``, ``--max-points``)."""
+_SCALARS = (str, int, float, bool, type(None))
 DEFAULTS: dict[str, Any] = {"timesteps": 100, "percentile": 99.9, "code": "rate",
                             "reset": "subtract", "encoding": "analog"}
 
@@ -60,14 +64,40 @@ class Sweep:
     platforms: Sequence[str] | None = None
     models: Mapping[str, nn.Module] = field(default_factory=dict, repr=False)
     name: str = "sweep"
+    max_points: int = MAX_POINTS
 
     def __post_init__(self) -> None:
+        for f in ("grid", "fixed"):
+            if not isinstance(getattr(self, f), Mapping):
+                raise SweepError(f"sweep field {f!r} must be a mapping of setting -> "
+                                 f"{'values' if f == 'grid' else 'value'}, got "
+                                 f"{type(getattr(self, f)).__name__}")
+        if not isinstance(self.model, str):
+            raise SweepError(f"sweep field 'model' must be a model name, got {self.model!r}")
+        for f in ("calibration_size", "eval_size", "seed", "curve_points", "max_points"):
+            v = getattr(self, f)
+            if not (v is None and f == "eval_size") and (isinstance(v, bool)
+                                                          or not isinstance(v, int)):
+                raise SweepError(f"sweep field {f!r} must be an integer, got {v!r}")
         self.grid = {_canonical_key(k): (list(v) if isinstance(v, (list, tuple)) else [v])
                      for k, v in dict(self.grid).items()}
         self.fixed = {_canonical_key(k): v for k, v in dict(self.fixed).items()}
-        for k, v in self.grid.items():
+        for k, v in [*self.grid.items(), *((k, [v]) for k, v in self.fixed.items())]:
+            if not isinstance(k, str):
+                raise SweepError(f"sweep setting names must be strings, got {k!r}")
             if not v:
-                raise ValueError(f"grid setting {k!r} has no values")
+                raise SweepError(f"grid setting {k!r} has no values")
+            bad = [x for x in v if not isinstance(x, _SCALARS)]
+            if bad:
+                raise SweepError(f"setting {k!r} takes numbers, strings or booleans, got "
+                                 f"{bad[0]!r:.60}")
+        n = 1
+        for v in self.grid.values():
+            n *= len(v)
+        if n > self.max_points:
+            raise SweepError(f"the grid has {n} points, over the limit of {self.max_points}; "
+                             f"split the sweep or raise the limit (max_points: in the file, "
+                             f"--max-points on the command line)")
         if int(self.calibration_size) < 1:
             raise ValueError(f"calibration_size must be >= 1, got {self.calibration_size}")
         if self.eval_size is not None and int(self.eval_size) < 1:
@@ -81,12 +111,12 @@ class Sweep:
     def from_dict(cls, spec: Mapping[str, Any]) -> Sweep:
         """Build from a mapping with the attribute names as keys (as in a sweep file)."""
         known = {"model", "grid", "fixed", "dataset", "calibration_size", "eval_size", "seed",
-                 "curve_points", "platforms", "name"}
+                 "curve_points", "platforms", "name", "max_points"}
         spec = dict(spec)
         spec.pop("out", None)
         unknown = set(spec) - known
         if unknown:
-            raise ValueError(f"unknown sweep field(s) {sorted(unknown)}; "
+            raise SweepError(f"unknown sweep field(s) {sorted(unknown)}; "
                              f"a sweep file has {sorted(known | {'out'})}")
         return cls(**spec)
 
@@ -95,7 +125,12 @@ class Sweep:
         """Read a sweep from a ``.yaml``/``.yml`` or ``.toml`` file."""
         spec = read_spec(path)
         spec.setdefault("name", Path(path).stem)
-        return cls.from_dict(spec)
+        try:
+            return cls.from_dict(spec)
+        except SweepError as e:
+            raise SweepError(f"{path}: {e}") from e
+        except (ValueError, TypeError, OverflowError, KeyError) as e:
+            raise SweepError(f"{path}: {e}") from e
 
     def to_dict(self) -> dict[str, Any]:
         """The declaration as plain data (what a sweep file holds)."""
@@ -158,12 +193,16 @@ def _canonical_key(key: str) -> str:
 def _normalize_point(p: dict[str, Any]) -> dict[str, Any]:
     """Stable types (YAML gives 100 for 100.0) so equal settings hash and compare equal."""
     p = dict(p)
-    if p.get("percentile") is not None:
-        p["percentile"] = float(p["percentile"])
-    p["timesteps"] = int(p["timesteps"])
-    for k in ("threshold", "leak", "dt_ms", "max_rate_hz"):
-        if p.get(k) is not None:
-            p[k] = float(p[k])
+    for k, typ in (("percentile", float), ("timesteps", int), ("threshold", float),
+                   ("leak", float), ("dt_ms", float), ("max_rate_hz", float)):
+        v = p.get(k)
+        if v is None and k != "timesteps":
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (
+                float("inf"), float("-inf")) or (typ is int and int(v) != v):
+            raise SweepError(f"setting {k!r} must be a finite "
+                             f"{'integer' if typ is int else 'number'}, got {v!r:.60}")
+        p[k] = typ(v)
     return p
 
 
@@ -179,17 +218,29 @@ def read_spec(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"sweep file {path} not found")
-    text = path.read_text()
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
+    if not path.is_file():
+        raise SweepError(f"{path}: the sweep file is not a regular file (a directory?)")
+    if path.suffix.lower() not in (".yaml", ".yml", ".toml"):
+        raise SweepError(f"{path}: a sweep file must end in .yaml, .yml or .toml")
+    if path.stat().st_size > 1_000_000:
+        raise SweepError(f"{path}: a sweep file of {path.stat().st_size} bytes is over the "
+                         f"1 MB limit")
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".toml":
+            import tomllib
 
-        spec = yaml.safe_load(text)
-    elif path.suffix.lower() == ".toml":
-        import tomllib
+            spec = tomllib.loads(text)
+        else:
+            import yaml
 
-        spec = tomllib.loads(text)
-    else:
-        raise ValueError(f"{path}: a sweep file must end in .yaml, .yml or .toml")
+            spec = yaml.safe_load(text)
+    except UnicodeDecodeError as e:
+        raise SweepError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+    except Exception as e:  # noqa: BLE001 - yaml.YAMLError, tomllib.TOMLDecodeError
+        first = str(e).strip().splitlines()
+        raise SweepError(f"{path}: syntax error: {' '.join(x.strip() for x in first)}") from e
     if not isinstance(spec, dict):
-        raise ValueError(f"{path}: a sweep file must hold a mapping of fields, got {type(spec)}")
+        raise SweepError(f"{path}: a sweep file must hold a mapping of fields, got "
+                         f"{type(spec).__name__}")
     return spec
