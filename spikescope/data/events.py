@@ -95,6 +95,8 @@ def decode_nmnist(data: bytes, *, sensor_size: tuple[int, int] | None = NMNIST_S
             raise EventFileError(f"{source}: event {i} at (x={ev['x'][i]}, y={ev['y'][i]}) is "
                                  f"outside the {w}x{h} (WxH) sensor; pass sensor_size=None "
                                  f"to skip this check")
+    if len(ev) > 1 and (np.diff(ev["t"]) < 0).any():  # timestamps going backwards: sort
+        ev = ev[np.argsort(ev["t"], kind="stable")]
     return ev
 
 
@@ -167,29 +169,41 @@ def read_aedat4(path: str | os.PathLike, *, stream: int | None = None
     try:
         decoder = aedat.Decoder(str(path))
         streams = decoder.id_to_stream()
-    except Exception as e:  # the decoder raises bare exceptions with a message
-        raise EventFileError(f"{path}: not a readable AEDAT4 file ({e})") from e
+    except BaseException as e:  # noqa: BLE001 - the Rust decoder panics (a BaseException)
+        _reraise_interrupt(e)
+        raise EventFileError(f"{path}: not a readable AEDAT4 file ({type(e).__name__}: "
+                             f"{e})") from e
     ids = sorted(i for i, s in streams.items() if s.get("type") == "events")
     if not ids:
         raise EventFileError(f"{path}: no event stream (streams: {streams})")
     sid = ids[0] if stream is None else stream
     if sid not in ids:
         raise ValueError(f"{path}: stream {sid} is not an event stream; event streams: {ids}")
-    size = (int(streams[sid]["height"]), int(streams[sid]["width"]))
+    try:
+        size = (int(streams[sid]["height"]), int(streams[sid]["width"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise EventFileError(f"{path}: event stream {sid} has no valid width/height in the "
+                             f"file's description ({e!r})") from e
     chunks = []
     try:
         for packet in decoder:
             if packet["stream_id"] == sid and "events" in packet:
                 e = packet["events"]
                 chunks.append(make_events(e["x"], e["y"], e["on"].astype(np.uint8), e["t"]))
-    except Exception as e:
-        raise EventFileError(f"{path}: corrupt AEDAT4 packet ({e})") from e
+    except BaseException as e:  # noqa: BLE001 - a zero-size or zero-filled packet panics
+        _reraise_interrupt(e)
+        raise EventFileError(f"{path}: corrupt AEDAT4 packet ({type(e).__name__}: {e})") from e
     ev = np.concatenate(chunks) if chunks else np.empty(0, EVENT_DTYPE)
     ev = ev[np.argsort(ev["t"], kind="stable")]
     if len(ev) and (ev["x"].max() >= size[1] or ev["y"].max() >= size[0]):
         raise EventFileError(f"{path}: event coordinates outside the declared "
                              f"{size[1]}x{size[0]} sensor")
     return ev, size
+
+
+def _reraise_interrupt(e: BaseException) -> None:
+    if isinstance(e, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+        raise e
 
 
 def _flatbuffer_ioheader(description: str) -> bytes:

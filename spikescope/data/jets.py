@@ -21,6 +21,7 @@ import io
 import json
 import os
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -202,7 +203,13 @@ def read_jets(path: str | os.PathLike | None = None) -> tuple[np.ndarray, np.nda
         JetsSchemaError: missing/extra columns, unknown labels, missing or non-numeric values.
     """
     p = resolve_path(path)
-    df = _read_arff(p) if _is_arff(p) else _read_csv(p)
+    try:
+        df = _read_arff(p) if _is_arff(p) else _read_csv(p)
+    except UnicodeDecodeError as e:
+        raise JetsSchemaError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start}); expected "
+                              f"the ARFF or CSV table") from e
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as e:
+        raise JetsSchemaError(f"{p}: truncated or corrupt file ({type(e).__name__}: {e})") from e
     if len(df) == 0:
         raise JetsSchemaError(f"{p}: the table has no rows")
     labels = df[LABEL].astype(str).str.strip().str.strip("'\"")
@@ -250,11 +257,18 @@ class JetData:
         return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
 
 
+MIN_ROWS = 20
+"""Fewest rows :func:`split_indices` splits (each split needs a few rows of data)."""
+
+
 def split_indices(y: np.ndarray, seed: int = SPLIT_SEED) -> dict[str, np.ndarray]:
     """Fixed stratified train/val/test indices (70/10/20 %) for labels ``y`` (seeded)."""
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(y))
+    if len(y) < MIN_ROWS:
+        raise JetsSchemaError(f"the table has {len(y)} rows, too few for the 70/10/20 "
+                              f"train/val/test split (at least {MIN_ROWS} rows)")
     strat = y if np.bincount(y).min() >= 2 else None
     rest, test = train_test_split(idx, test_size=SPLIT_FRACTIONS["test"], random_state=seed,
                                   stratify=strat)
