@@ -14,6 +14,7 @@ $(VENV)/bin/activate:
 $(VENV)/.installed: $(VENV)/bin/activate pyproject.toml
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[test]"
+	$(PIP) install -q --no-deps -r tests/requirements-interop.txt
 	touch $@
 
 install: $(VENV)/.installed

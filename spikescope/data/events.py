@@ -23,6 +23,8 @@ EVENT_DTYPE = np.dtype([("x", "<u2"), ("y", "<u2"), ("p", "u1"), ("t", "<i8")])
 NMNIST_SIZE = (34, 34)  # (height, width) of the ATIS recordings in N-MNIST
 NMNIST_MAX_T_US = (1 << 23) - 1
 NMNIST_SPLITS = {"train": "Train", "test": "Test"}
+NMNIST_OVERFLOW_Y = 240  # row value of a timestamp-overflow marker (not an event)
+NMNIST_OVERFLOW_US = 1 << 13  # time a marker adds to every later event
 
 
 from ..errors import EventFileError as EventFileError  # noqa: E402 - the hierarchy
@@ -83,10 +85,16 @@ def decode_nmnist(data: bytes, *, sensor_size: tuple[int, int] | None = NMNIST_S
         raise EventFileError(f"{source}: truncated N-MNIST data ({len(data)} bytes is not a "
                              f"multiple of 5 bytes per event)")
     raw = np.frombuffer(data, np.uint8).reshape(-1, 5).astype(np.int64)
+    t = ((raw[:, 2] & 0x7F) << 16) | (raw[:, 3] << 8) | raw[:, 4]
+    # overflow markers (y = 240): every later event is 2^13 us later; the marker is no event
+    # (as tonic.io.read_mnist_file reads them)
+    marker = raw[:, 1] == NMNIST_OVERFLOW_Y
+    t = t + np.cumsum(marker) * NMNIST_OVERFLOW_US
+    raw, t = raw[~marker], t[~marker]
     ev = np.empty(len(raw), EVENT_DTYPE)
     ev["x"], ev["y"] = raw[:, 0], raw[:, 1]
     ev["p"] = raw[:, 2] >> 7
-    ev["t"] = ((raw[:, 2] & 0x7F) << 16) | (raw[:, 3] << 8) | raw[:, 4]
+    ev["t"] = t
     if sensor_size is not None and len(ev):
         h, w = sensor_size
         bad = (ev["x"] >= w) | (ev["y"] >= h)
@@ -251,6 +259,8 @@ def write_aedat4(path: str | os.PathLike, events: np.ndarray,
             '      <node name="info" path="/mainloop/output/outInfo/0/info/">\n'
             f'        <attr key="sizeX" type="int">{w}</attr>\n'
             f'        <attr key="sizeY" type="int">{h}</attr>\n'
+            # the camera name: dv-processing skips a stream without it ("no supported data streams")
+            '        <attr key="source" type="string">spikescope</attr>\n'
             '      </node>\n    </node>\n  </node>\n</dv>\n')
     header = _flatbuffer_ioheader(desc)
     out = [AEDAT4_MAGIC, struct.pack("<I", len(header)), header]

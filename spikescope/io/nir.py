@@ -21,40 +21,66 @@ from ..neurons import NEURONS, NeuronParams
 from ..sim.network import SpikingNetwork
 from ..sim.stages import Stage, pair
 from .errors import ModelLoadError
+from .nir_conventions import (
+    NIRSemanticsWarning,
+    check_if_r,
+    export_notes,
+    export_threshold,
+    if_gain,
+    import_threshold,
+    lif_leak_gain,
+    resolve_dt,
+)
 from .safety import DEFAULT_MAX_BYTES
 
 
-def _neuron_node(net: SpikingNetwork, stage: Stage, last: bool) -> Any:
+def _neuron_node(net: SpikingNetwork, stage: Stage, last: bool, reset: str, if_r: str) -> Any:
     import nir
 
     shape = tuple(stage.out_shape)
     p = net.params
     dt = net.dt_ms * 1e-3
-    meta = {"reset": p.reset, "leak": float(p.leak)}
+    meta = {"reset": reset, "leak": float(p.leak), "threshold": float(p.threshold)}
     if last and net.readout == "membrane":
         return nir.I(r=np.ones(shape), metadata=meta)
-    thr = np.full(shape, p.threshold)
+    thr = export_threshold(p.threshold, shape)  # NIR fires at v > t, spikescope at v >= t
     zeros = np.zeros(shape)
-    if p.leak == 1.0:
-        return nir.IF(r=np.ones(shape), v_threshold=thr, v_reset=zeros, metadata=meta)
+    if p.leak == 1.0:  # NIR: dv/dt = R I, per-step gain R dt = 1
+        r = np.full(shape, 1.0 / dt if if_r == "nir" else 1.0)
+        return nir.IF(r=r, v_threshold=thr, v_reset=zeros, metadata=meta)
     # forward Euler of tau dv/dt = -v + R I over one step: leak = 1 - dt/tau, R = tau/dt
     tau = dt / (1.0 - p.leak)
     return nir.LIF(tau=np.full(shape, tau), r=np.full(shape, tau / dt), v_leak=zeros,
                    v_threshold=thr, v_reset=zeros, metadata=meta)
 
 
-def to_nir(net: SpikingNetwork) -> Any:
+def to_nir(net: SpikingNetwork, *, reset: str | None = None, if_r: str = "nir") -> Any:
     """Export a SpikingNetwork as a ``nir.NIRGraph``.
 
-    Chain: Input -> per layer [AvgPool2d / Flatten] -> Affine or Conv2d -> IF (leak = 1) or
-    LIF (leak < 1; tau = dt / (1 - leak), R = tau / dt, forward Euler) -> Output. Weights are the
-    normalized ones, so the graph runs as the converted SNN. NIR neurons reset to ``v_reset``;
-    spikescope's reset by subtraction, refractory period, graded spikes, lambdas and dt are
-    kept in node/graph ``metadata`` (read back by :func:`from_nir`). A membrane readout exports
-    the output layer as an integrator ``I``. Spiking max-pooling has no NIR equivalent.
+    Chain: Input -> per layer [AvgPool2d / Flatten] -> Affine or Conv2d -> IF (leak = 1; R =
+    1 / dt, NIR's dv/dt = R I) or LIF (leak < 1; tau = dt / (1 - leak), R = tau / dt, forward
+    Euler) -> Output. Weights are the normalized ones, so the graph runs as the converted SNN.
+    v_threshold is the float32 number just below the threshold (NIR fires at v > t, spikescope
+    at v >= t). NIR neurons reset to ``v_reset``; spikescope's reset by subtraction, refractory
+    period, graded spikes, lambdas and dt are kept in node/graph ``metadata`` (read back by
+    :func:`from_nir`) and a :class:`NIRSemanticsWarning` says so. ``reset="zero"`` writes the
+    network with reset to zero (a different network when it resets by subtraction: for a
+    hand-off to tools and chips that follow NIR). ``if_r="unit"`` writes IF r = 1 as snnTorch,
+    Norse and sinabs expect (see :mod:`spikescope.io.nir_conventions`). A membrane readout
+    exports the output layer as an integrator ``I``. Spiking max-pooling has no NIR equivalent.
     """
     import nir
 
+    check_if_r(if_r)
+    if reset not in (None, "subtract", "zero"):
+        raise ValueError(f"reset must be None (the network's), 'subtract' or 'zero', got "
+                         f"{reset!r}")
+    reset = reset or net.params.reset
+    notes = export_notes(reset, net.params.refractory, net.params.graded, if_r)
+    if notes:
+        import warnings
+
+        warnings.warn("NIR export: " + "; ".join(notes), NIRSemanticsWarning, stacklevel=2)
     nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(net.input_shape))}
     order = ["input"]
     for li, s in enumerate(net.stages):
@@ -91,12 +117,12 @@ def to_nir(net: SpikingNetwork) -> Any:
                                        dilation=tuple(s.dilation), groups=int(s.groups), bias=b)
         order.append(s.name)
         key = f"{s.name}_neurons"
-        nodes[key] = _neuron_node(net, s, li == len(net.stages) - 1)
+        nodes[key] = _neuron_node(net, s, li == len(net.stages) - 1, reset, if_r)
         order.append(key)
     nodes["output"] = nir.Output(output_type=np.array(net.stages[-1].out_shape))
     order.append("output")
     meta = {"producer": "spikescope", "dt_ms": float(net.dt_ms), "readout": net.readout,
-            "code": net.code, "neuron": net.neuron.name, "reset": net.params.reset,
+            "code": net.code, "neuron": net.neuron.name, "reset": reset, "if_r": if_r,
             "clamp_delay": int(net.clamp_delay),
             "lambdas": np.array(net.lambdas, np.float64), "bits": int(net.bits),
             "percentile": float("nan") if net.percentile is None else float(net.percentile),
@@ -128,13 +154,18 @@ def _uniform(a: Any, what: str) -> float:
     return float(arr.flat[0])
 
 
-def from_nir(graph: Any, *, dt_ms: float | None = None) -> SpikingNetwork:
+def from_nir(graph: Any, *, dt_ms: float | None = None, if_r: str | None = None
+             ) -> SpikingNetwork:
     """Build a SpikingNetwork from a NIR graph of the supported subset.
 
     Supported: a chain Input -> ([AvgPool2d | SumPool2d | Flatten]* -> Affine | Linear | Conv2d
     -> IF | LIF) * -> Output, optionally ending in an integrator ``I`` (membrane readout);
-    the same threshold and leak in every spiking layer and v_reset = 0. The input gain R of the
-    neurons (R for IF, R dt/tau for LIF) is folded into the weights; SumPool2d becomes
+    the same threshold and leak in every spiking layer and v_reset = 0. The time step is
+    ``dt_ms``, else the graph's metadata, else the one implied by unit-gain LIF nodes (warns),
+    else 1 ms. The per-step input gain of the neurons (R dt for IF as NIR defines it, or R
+    with ``if_r="unit"`` for snnTorch/Norse/sinabs files; R dt/tau for LIF, which needs
+    dt < tau) is folded into the weights; NIR's v > v_threshold becomes v >= the next float32
+    up (see :mod:`spikescope.io.nir_conventions`); SumPool2d becomes
     AvgPool2d with the kernel area folded into the next weights. Raises ConversionError naming
     the first node outside this subset.
     """
@@ -149,8 +180,10 @@ def from_nir(graph: Any, *, dt_ms: float | None = None) -> SpikingNetwork:
     inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
     if len(inputs) != 1:
         raise ConversionError(f"NIR graph must have exactly one Input node, has {len(inputs)}")
-    dt_ms = float(dt_ms if dt_ms is not None else meta.get("dt_ms", 1.0))
+    dt_ms, dt_known = resolve_dt(graph, dt_ms, meta)
     dt = dt_ms * 1e-3
+    legacy = _meta_str(meta.get("producer"), "") == "spikescope"  # before if_r: IF r = 1
+    if_r = check_if_r(if_r or _meta_str(meta.get("if_r"), "unit" if legacy else "nir"))
     input_shape = tuple(int(d) for d in np.asarray(graph.nodes[inputs[0]].input_type["input"]))
     stages: list[Stage] = []
     pending: list[nn.Module] = []
@@ -195,9 +228,8 @@ def from_nir(graph: Any, *, dt_ms: float | None = None) -> SpikingNetwork:
             b = torch.as_tensor(np.asarray(getattr(syn, "bias", np.zeros(w.shape[0])),
                                            np.float32)).reshape(-1)
             if isinstance(node, nir.LIF):
-                tau = _uniform(node.tau, f"{key}: tau")
-                gain = _uniform(node.r, f"{key}: r") * dt / tau
-                leak = 1.0 - dt / tau
+                leak, gain = lif_leak_gain(key, _uniform(node.tau, f"{key}: tau"),
+                                           _uniform(node.r, f"{key}: r"), dt)
                 exact = (node.metadata or {}).get("leak")  # spikescope's own, bit-exact
                 if exact is not None and abs(float(np.asarray(exact)) - leak) < 1e-9:
                     leak = float(np.asarray(exact))
@@ -205,10 +237,13 @@ def from_nir(graph: Any, *, dt_ms: float | None = None) -> SpikingNetwork:
                 leaks.append(leak)
                 if _uniform(node.v_leak, f"{key}: v_leak") != 0:
                     raise ConversionError(f"NIR node {key!r}: v_leak must be 0")
+            elif isinstance(node, nir.IF):
+                gain = if_gain(key, _uniform(node.r, f"{key}: r"), dt, if_r, dt_known)
+                exact = (node.metadata or {}).get("threshold") is not None
+                gain = round(gain, 9) if exact else gain  # spikescope's own: 1/dt * dt
+                leaks.append(1.0)
             else:
                 gain = _uniform(node.r, f"{key}: r")
-                if isinstance(node, nir.IF):
-                    leaks.append(1.0)
             if isinstance(node, nir.I):
                 if nxt_is_output(graph, succ, key):
                     readout = "membrane"
@@ -216,7 +251,10 @@ def from_nir(graph: Any, *, dt_ms: float | None = None) -> SpikingNetwork:
                     raise ConversionError(f"NIR node {key!r}: an integrator I is only "
                                           f"supported as the output layer")
             else:
-                thresholds.append(_uniform(node.v_threshold, f"{key}: v_threshold"))
+                vt = _uniform(node.v_threshold, f"{key}: v_threshold")
+                exact = (node.metadata or {}).get("threshold")  # spikescope's own
+                thresholds.append(float(np.asarray(exact)) if exact is not None
+                                  else import_threshold(vt))
                 if _uniform(node.v_reset, f"{key}: v_reset") != 0:
                     raise ConversionError(f"NIR node {key!r}: v_reset must be 0")
                 resets.append(_meta_str((node.metadata or {}).get("reset"), "zero"))
@@ -287,11 +325,11 @@ def _uniform_str(resets: list[str], meta: dict) -> str:
     return resets[0]
 
 
-def save_nir(net: SpikingNetwork, path: str | os.PathLike) -> None:
-    """Write ``net`` as a NIR file (HDF5) with :func:`nir.write`."""
+def save_nir(net: SpikingNetwork, path: str | os.PathLike, **options: Any) -> None:
+    """Write ``net`` as a NIR file (HDF5) with :func:`nir.write` (options: :func:`to_nir`'s)."""
     import nir
 
-    nir.write(str(path), to_nir(net))
+    nir.write(str(path), to_nir(net, **options))
 
 
 def load_nir(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> SpikingNetwork:

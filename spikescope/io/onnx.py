@@ -1,8 +1,9 @@
 """ONNX graphs (how Keras/TensorFlow users bring models) mapped op by op onto torch layers.
 
 Read with the ``onnx`` package (https://onnx.ai/onnx/operators/): Gemm, MatMul(+Add), Conv,
-Relu, MaxPool, AveragePool, BatchNormalization, Flatten, Reshape; Dropout and Identity are
-dropped. The file holds no code; it is parsed as data.
+Relu, MaxPool, AveragePool, BatchNormalization, Flatten, Reshape (to a constant shape, or to
+(batch, -1) computed by Shape/Gather/Unsqueeze/Concat as torch.onnx writes a dynamic batch axis);
+Dropout and Identity are dropped. The file holds no code; it is parsed as data.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def load_onnx(data: bytes, name: str, strict: bool) -> nn.Module:
         raise ConversionError(f"{what}: expected one graph input, found "
                               f"{[i.name for i in real_inputs]}")
     ops = [n for n in g.node if n.op_type != "Constant"]
+    shapes = _batch_shape_exprs(ops, consts)  # x.view(x.size(0), -1) with a dynamic batch
+    ops = [n for n in ops if n.op_type not in _SHAPE_OPS or n.output[0] not in shapes]
     unsupported = sorted({str(n.op_type) for n in ops if n.op_type not in _ONNX_SUPPORTED})
     if unsupported and strict:
         raise ConversionError(f"{what}: unsupported ONNX operator(s) {', '.join(unsupported)}; "
@@ -77,7 +80,7 @@ def load_onnx(data: bytes, name: str, strict: bool) -> nn.Module:
     while i < len(ops):
         n = ops[i]
         tag = f"{what}: node {n.name or i} ({n.op_type})"
-        data_in = [x for x in n.input if x and x not in consts]
+        data_in = [x for x in n.input if x and x not in consts and x not in shapes]
         if data_in != [current]:
             raise ConversionError(f"{tag} does not continue a single chain of layers "
                                   f"(inputs {list(n.input)}); only sequential graphs convert")
@@ -159,7 +162,9 @@ def load_onnx(data: bytes, name: str, strict: bool) -> nn.Module:
             layers.append(nn.Flatten())
             spatial = False
         elif op == "Reshape":
-            shape = [int(s) for s in const(1).long().tolist()]
+            expr = shapes.get(n.input[1]) if len(n.input) > 1 else None
+            shape = ([0 if s == "batch" else int(s) for s in expr] if isinstance(expr, list)
+                     else [int(s) for s in const(1).long().tolist()])
             if len(shape) != 2 or shape[0] not in (0, -1, 1) and shape[1] != -1:
                 raise ConversionError(f"{tag}: only a flatten to (batch, features) is "
                                       f"supported, got shape {shape}")
@@ -174,6 +179,34 @@ def load_onnx(data: bytes, name: str, strict: bool) -> nn.Module:
     model = nn.Sequential(*layers).eval()
     model.input_shape = tuple(int(d) for d in dims[1:]) if dims and all(dims[1:]) else None
     return model
+
+
+_SHAPE_OPS = ("Shape", "Gather", "Unsqueeze", "Concat")
+
+
+def _batch_shape_exprs(ops: list, consts: dict[str, torch.Tensor]) -> dict[str, list]:
+    """Shape tensors computed from the data: torch.onnx.export of ``x.view(x.size(0), -1)``
+    with a dynamic batch axis writes Shape -> Gather(0) -> Unsqueeze(0) -> Concat(.., [-1])
+    -> Reshape. Returns output name -> list of "batch" / ints for the nodes of that pattern."""
+    out: dict[str, Any] = {}
+    for n in ops:
+        ins = list(n.input)
+        if n.op_type == "Shape" and len(ins) == 1:
+            out[n.output[0]] = "shape"
+        elif n.op_type == "Gather" and len(ins) == 2 and out.get(ins[0]) == "shape" and \
+                ins[1] in consts and consts[ins[1]].numel() == 1 and \
+                int(consts[ins[1]].reshape(-1)[0]) == 0:
+            out[n.output[0]] = "batch"
+        elif n.op_type == "Unsqueeze" and ins and out.get(ins[0]) == "batch":
+            out[n.output[0]] = ["batch"]
+        elif n.op_type == "Concat" and ins and all(
+                isinstance(out.get(x), list) or x in consts for x in ins):
+            parts: list = []
+            for x in ins:
+                parts += out[x] if isinstance(out.get(x), list) else \
+                    [int(v) for v in consts[x].reshape(-1).tolist()]
+            out[n.output[0]] = parts
+    return out
 
 
 def _set(layer: nn.Module, w: torch.Tensor, b: torch.Tensor) -> None:
