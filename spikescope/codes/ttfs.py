@@ -132,7 +132,13 @@ class TTFS(Code):
         if self.dynamic_threshold and c["static_input"] is not None and run.t == 0:
             x = self.net.check_input(c["static_input"]).reshape(run.batch, -1)
             c["flag_buf"][0] += ((x > 0).to(x.dtype) @ self.net.input_fan_out).mean()
-        # a stopped sample sends no more input events either
+        # an input value is sent once, when it first appears (constant analog input: at step
+        # 1, one event per non-zero pixel, like eq. 2.20's current computed once; "ttfs" input:
+        # at each pixel's spike); the first layer keeps it (its running maximum, see
+        # layer_current), so only new values are events and cost ops. A stopped sample sends
+        # no more input events either.
+        if c["in_drive"] is not None:
+            x_t = torch.where(x_t > c["in_drive"], x_t, torch.zeros_like(x_t))
         return x_t * ~c["done"].reshape(-1, *([1] * (x_t.dim() - 1)))
 
     def layer_current(self, run: RunState, l: int, h: torch.Tensor) -> torch.Tensor:
