@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -61,6 +62,10 @@ class ModelReport:
         return "\n".join(rows)
 
 
+MAX_INSPECT_ELEMENTS = 16_000_000
+"""Largest input (elements per sample) :func:`inspect_model` pushes through a model."""
+
+
 def inspect_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelReport:
     """Report the layers of ``model`` on input ``input_shape`` (no batch dim) before conversion.
 
@@ -68,7 +73,16 @@ def inspect_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelReport
     spikescope cannot convert and gives the reason conversion would fail, if it would.
     Never raises for a bad model: problems go into ``report.error``.
     """
-    input_shape = tuple(int(d) for d in input_shape)
+    try:
+        input_shape = tuple(int(d) for d in input_shape)
+    except (TypeError, ValueError, OverflowError) as e:
+        return ModelReport([], (), error=f"input_shape must be a tuple of integers, got "
+                                         f"{input_shape!r:.60} ({e})")
+    if any(d < 1 for d in input_shape) or math.prod(input_shape) > MAX_INSPECT_ELEMENTS:
+        return ModelReport([], input_shape, error=(
+            f"input_shape {input_shape} must have positive sizes and at most "
+            f"{MAX_INSPECT_ELEMENTS:,} elements per sample (spikescope.io.inspect."
+            f"MAX_INSPECT_ELEMENTS)"))
     try:
         layers = leaf_layers(model)
     except ConversionError as e:

@@ -21,6 +21,7 @@ from ..neurons import NEURONS, NeuronParams
 from ..sim.network import SpikingNetwork
 from ..sim.stages import Stage, pair
 from .errors import ModelLoadError
+from .nir_checks import check_graph
 from .nir_conventions import (
     NIRSemanticsWarning,
     check_if_r,
@@ -173,6 +174,7 @@ def from_nir(graph: Any, *, dt_ms: float | None = None, if_r: str | None = None
 
     if not isinstance(graph, nir.NIRGraph):
         raise ConversionError(f"expected a nir.NIRGraph, got {type(graph).__name__}")
+    check_graph(graph, dt_ms)  # structure, values and metadata, naming node and field
     meta = dict(graph.metadata or {})
     succ: dict[str, list[str]] = {}
     for a, b in graph.edges:

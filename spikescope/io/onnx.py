@@ -140,6 +140,9 @@ def load_onnx(data: bytes, name: str, strict: bool) -> nn.Module:
                 raise ConversionError(f"{tag}: ceil_mode/dilations are not supported")
             if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
                 raise ConversionError(f"{tag}: auto_pad is not supported")
+            if not a.get("kernel_shape"):
+                raise ConversionError(f"{tag}: {op} has no kernel_shape attribute (required by "
+                                      f"ONNX)")
             k = tuple(a["kernel_shape"])
             opts = dict(kernel_size=k, stride=tuple(a.get("strides", k)),
                         padding=_symmetric_pads(list(a.get("pads", [])), tag))
@@ -177,7 +180,8 @@ def load_onnx(data: bytes, name: str, strict: bool) -> nn.Module:
         current = n.output[0]
         i += 1
     model = nn.Sequential(*layers).eval()
-    model.input_shape = tuple(int(d) for d in dims[1:]) if dims and all(dims[1:]) else None
+    model.input_shape = (tuple(int(d) for d in dims[1:])
+                         if dims and all(d > 0 for d in dims[1:]) else None)
     return model
 
 
