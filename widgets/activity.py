@@ -8,6 +8,8 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 
+from spikescope.codes.ttfs_diagnostics import ttfs_diagnostics
+
 from .base import LAYER_COLORS, View, help_text, hv_pane
 
 
@@ -19,6 +21,32 @@ def activity_table(session, t: int) -> str:
         r = "–" if math.isnan(a["correlation"]) else f"{a['correlation']:.3f}"
         rows.append(f"| {a['layer']} | {a['lambda']:.4g} | {a['rate_hz']:.1f} | "
                     f"{a['saturated']:.1%} | {a['silent']:.1%} | {r} |")
+    return "\n".join(rows)
+
+
+def ttfs_table(session) -> str:
+    """Markdown table of :func:`spikescope.codes.ttfs_diagnostics` for the session's sample
+    when its code is a TTFS code (and it has an ANN and a static input); "" otherwise."""
+    net, rec = getattr(session, "net", None), getattr(session, "recording", None)
+    if (net is None or rec is None or session.ann is None or not session.code.startswith("ttfs")
+            or session.encoding == "events" or rec.spike_trains is None):
+        return ""
+    d = ttfs_diagnostics(net, session.ann, session.x, rec, encoding=session.encoding)
+
+    def pct(v):
+        return "–" if math.isnan(v) else f"{v:.0%}"
+
+    rows = ["**Time to first spike** (this sample): r = correlation of 1/t with the "
+            "normalized ANN activation; premature = fired before an ANN-active input that "
+            "came later; never = ANN-active but never fired; decision = step of the first "
+            "output spike.", "",
+            "| layer | r (1/t vs ANN) | premature | never | spurious | decision |",
+            "|---|---:|---:|---:|---:|---:|"]
+    for r in d.itertuples():
+        corr = "–" if math.isnan(r.corr) else f"{r.corr:.3f}"
+        dec = "–" if math.isnan(r.decision_t) else f"t = {r.decision_t:.0f}"
+        rows.append(f"| {r.layer} | {corr} | {pct(r.premature)} | {pct(r.silent_active)} | "
+                    f"{pct(r.spurious)} | {dec} |")
     return "\n".join(rows)
 
 
@@ -40,6 +68,8 @@ class ActivityView(View):
         self.scatter = hv.DynamicMap(self._bind(self._scatter))
         self.table = pn.pane.Markdown(self._bind(lambda t, version: activity_table(
             self.session, t)), sizing_mode="stretch_width")
+        self.ttfs = pn.pane.Markdown(self._bind(lambda t, version: ttfs_table(
+            self.session)), sizing_mode="stretch_width")
         self.suggestion = pn.pane.Alert(self._bind(self._suggest), alert_type="info",
                                         sizing_mode="stretch_width")
 
@@ -89,5 +119,5 @@ class ActivityView(View):
         plots = pn.Row(*[hv_pane(p, sizing_mode="stretch_width")
                          for p in (self.rates, self.shares, self.scatter)],
                        sizing_mode="stretch_width")
-        return pn.Column(self.suggestion, plots, self.table, help_text(self.help),
+        return pn.Column(self.suggestion, plots, self.table, self.ttfs, help_text(self.help),
                          sizing_mode="stretch_width")

@@ -37,6 +37,18 @@ Variants:
   (:func:`spikescope.training.clamped.finetune_clamped`), then converted; with ``beta``
   given to ``convert``, a hidden neuron of layer l may only fire while t < lambda_l / beta
   (later spikes stand for activations <= beta, which the clamped ANN sets to zero).
+
+Where the thesis is open, the choices made (issue 23; :mod:`.ttfs_diagnostics` measures them):
+- H(x_j(t)) of eq. 2.28, "the sign of its present PSP": read as the present slope mu_j(t) > 0
+  (a non-leaky neuron fires later iff its slope is positive; the potential's sign would flag
+  neurons that are falling). A neuron whose slope is still <= 0 does not flag yet, so its
+  targets do not wait for it.
+- Flags go up and down with that sign; a flag that comes down because its neuron fired costs
+  nothing (the spike says it). Threshold-update ops, eq. 2.22 with flag messages as spikes:
+  sum_t sum_l f_out,l * (number of flag changes in layer l at t), reported apart.
+- Eq. 2.28 applies to every layer, the output layer included, up to the first output spike.
+- Input: the thesis's SNN toolbox feeds the analog image as a constant current (eq. 2.20);
+  ``encoding="analog"`` does that and counts each non-zero pixel's fan-out once.
 """
 
 from __future__ import annotations
