@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .convert import convert
-from .metrics import ann_ops
+from .metrics import ann_ops, model_accuracy
 from .sim.recording import Recording
 from .training.clamped import finetune_clamped
 
@@ -43,7 +43,7 @@ def _rows(rec: Recording, y: torch.Tensor, steps: Sequence[int], code: str, vari
 
 @torch.no_grad()
 def _ann_error(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return float((model.eval()(x).argmax(1) != y).float().mean())
+    return 1.0 - model_accuracy(model, x, y)
 
 
 def error_vs_ops(model: nn.Module, x_cal: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .. import metrics
 from .recurrent import RecurrentSNN
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -248,8 +249,8 @@ class Trainer:
 
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of samples classified correctly."""
-    return float((model(x).argmax(1) == y).float().mean())
+    """Fraction of samples classified correctly (the model is called as it is)."""
+    return metrics.accuracy(model(x), y)
 
 
 def mean_history(history: list[dict], key: str, last: int | None = None) -> float:
