@@ -35,7 +35,8 @@ from .nir_conventions import (
 from .safety import DEFAULT_MAX_BYTES
 
 
-def _neuron_node(net: SpikingNetwork, stage: Stage, last: bool, reset: str, if_r: str) -> Any:
+def _neuron_node(net: SpikingNetwork, stage: Stage, last: bool, reset: str, if_r: str,
+                 lif_r: str) -> Any:
     import nir
 
     shape = tuple(stage.out_shape)
@@ -51,11 +52,13 @@ def _neuron_node(net: SpikingNetwork, stage: Stage, last: bool, reset: str, if_r
         return nir.IF(r=r, v_threshold=thr, v_reset=zeros, metadata=meta)
     # forward Euler of tau dv/dt = -v + R I over one step: leak = 1 - dt/tau, R = tau/dt
     tau = dt / (1.0 - p.leak)
-    return nir.LIF(tau=np.full(shape, tau), r=np.full(shape, tau / dt), v_leak=zeros,
+    r = tau / dt if lif_r == "tau/dt" else 1.0  # "unit": the gain tau/dt is in the weights
+    return nir.LIF(tau=np.full(shape, tau), r=np.full(shape, r), v_leak=zeros,
                    v_threshold=thr, v_reset=zeros, metadata=meta)
 
 
-def to_nir(net: SpikingNetwork, *, reset: str | None = None, if_r: str = "nir") -> Any:
+def to_nir(net: SpikingNetwork, *, reset: str | None = None, if_r: str = "nir",
+           lif_r: str = "tau/dt") -> Any:
     """Export a SpikingNetwork as a ``nir.NIRGraph``.
 
     Chain: Input -> per layer [AvgPool2d / Flatten] -> Affine or Conv2d -> IF (leak = 1; R =
@@ -67,12 +70,16 @@ def to_nir(net: SpikingNetwork, *, reset: str | None = None, if_r: str = "nir") 
     :func:`from_nir`) and a :class:`NIRSemanticsWarning` says so. ``reset="zero"`` writes the
     network with reset to zero (a different network when it resets by subtraction: for a
     hand-off to tools and chips that follow NIR). ``if_r="unit"`` writes IF r = 1 as snnTorch,
-    Norse and sinabs expect (see :mod:`spikescope.io.nir_conventions`). A membrane readout
+    Norse and sinabs expect (see :mod:`spikescope.io.nir_conventions`); ``lif_r="unit"``
+    writes LIF r = 1 with the weights scaled by tau/dt (the same NIR network, for readers that
+    ignore r, such as Norse). A membrane readout
     exports the output layer as an integrator ``I``. Spiking max-pooling has no NIR equivalent.
     """
     import nir
 
     check_if_r(if_r)
+    if lif_r not in ("tau/dt", "unit"):
+        raise ValueError(f"lif_r must be 'tau/dt' or 'unit', got {lif_r!r}")
     if reset not in (None, "subtract", "zero"):
         raise ValueError(f"reset must be None (the network's), 'subtract' or 'zero', got "
                          f"{reset!r}")
@@ -108,6 +115,9 @@ def to_nir(net: SpikingNetwork, *, reset: str | None = None, if_r: str = "nir") 
             order.append(key)
         w = s.weight.detach().cpu().numpy().astype(np.float32)
         b = s.bias.detach().cpu().numpy().astype(np.float32)
+        if lif_r == "unit" and net.params.leak != 1.0 and not (
+                li == len(net.stages) - 1 and net.readout == "membrane"):
+            w, b = w / np.float32(1.0 - net.params.leak), b / np.float32(1.0 - net.params.leak)
         if s.kind == "linear":
             nodes[s.name] = nir.Affine(weight=w, bias=b)
         else:
@@ -118,12 +128,13 @@ def to_nir(net: SpikingNetwork, *, reset: str | None = None, if_r: str = "nir") 
                                        dilation=tuple(s.dilation), groups=int(s.groups), bias=b)
         order.append(s.name)
         key = f"{s.name}_neurons"
-        nodes[key] = _neuron_node(net, s, li == len(net.stages) - 1, reset, if_r)
+        nodes[key] = _neuron_node(net, s, li == len(net.stages) - 1, reset, if_r, lif_r)
         order.append(key)
     nodes["output"] = nir.Output(output_type=np.array(net.stages[-1].out_shape))
     order.append("output")
     meta = {"producer": "spikescope", "dt_ms": float(net.dt_ms), "readout": net.readout,
             "code": net.code, "neuron": net.neuron.name, "reset": reset, "if_r": if_r,
+            "lif_r": lif_r,
             "clamp_delay": int(net.clamp_delay),
             "lambdas": np.array(net.lambdas, np.float64), "bits": int(net.bits),
             "percentile": float("nan") if net.percentile is None else float(net.percentile),
@@ -162,7 +173,7 @@ def from_nir(graph: Any, *, dt_ms: float | None = None, if_r: str | None = None
     Supported: a chain Input -> ([AvgPool2d | SumPool2d | Flatten]* -> Affine | Linear | Conv2d
     -> IF | LIF) * -> Output, optionally ending in an integrator ``I`` (membrane readout);
     the same threshold and leak in every spiking layer and v_reset = 0. The time step is
-    ``dt_ms``, else the graph's metadata, else the one implied by unit-gain LIF nodes (warns),
+    ``dt_ms``, else the graph's metadata, else the one implied by unit-gain neurons (warns),
     else 1 ms. The per-step input gain of the neurons (R dt for IF as NIR defines it, or R
     with ``if_r="unit"`` for snnTorch/Norse/sinabs files; R dt/tau for LIF, which needs
     dt < tau) is folded into the weights; NIR's v > v_threshold becomes v >= the next float32

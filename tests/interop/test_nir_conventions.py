@@ -109,3 +109,17 @@ def test_files_written_before_if_r_still_read_as_written(data):
     del g.metadata["if_r"]  # an older spikescope file: IF r = 1, dt in metadata
     back = sio.from_nir(g)
     assert torch.equal(back.run(x, 10).spike_trains[-1], net.run(x, 10).spike_trains[-1])
+
+
+def test_lif_unit_r_is_the_same_network(data):
+    model, x = data
+    net = ss.convert(model, x, reset="zero", leak=0.8, neuron="lif")
+    g = sio.to_nir(net, lif_r="unit")
+    assert np.all(g.nodes["fc1_neurons"].r == 1)
+    np.testing.assert_allclose(g.nodes["fc1"].weight, net.stages[0].weight.numpy() / 0.2,
+                               rtol=1e-5)
+    back = sio.from_nir(g)
+    assert back.params.leak == net.params.leak
+    assert torch.equal(back.run(x, 15).spike_trains[-1], net.run(x, 15).spike_trains[-1])
+    with pytest.raises(ValueError, match="lif_r"):
+        sio.to_nir(net, lif_r="one")

@@ -1,17 +1,20 @@
 """NIR interoperability checked by the other tools themselves (tests/requirements-interop.txt,
-installed with --no-deps by `make install`).
+installed with --no-deps by `make install`; every peer imports here without torchvision).
 
-spikescope -> NIR -> peer and peer -> its own NIR export -> spikescope, same inputs, output
-spikes compared per step. Measured agreement (printed with -s, and in the README table):
-- Norse 1.1 and SpikingJelly 2.0 follow NIR: 100% per step for a reset-to-zero IF network;
-  for the default (subtract-reset) network the predictions agree, exact spikes do not (reset
-  by subtraction has no NIR field; to_nir warns and offers reset="zero").
-- sinabs 3.1 reads IF as IAFSqueeze with its defaults: multi-spike and reset by subtraction
-  (a sinabs convention, not NIR's reset to v_reset): predictions agree, spikes do not exactly.
-- snnTorch 1.0 cannot run IF graphs (its IF import builds Leaky(beta=0.9, init_hidden=False),
-  which returns a tuple the next layer cannot take: a snnTorch bug); its LIF path runs at a
-  fixed dt = 0.1 ms, so LIF networks are exported with dt_ms=0.1 and agree 100%.
-- nirtorch 2.6 maps no neuron by itself (every tool above uses it with its own node map).
+spikescope -> NIR file -> peer and peer -> its own NIR export -> spikescope, same inputs,
+output spikes compared per step (numbers printed with -s; the README table lists them).
+Where NIR expresses the network exactly (reset to zero), agreement is asserted at 100%:
+- Norse 1.1: IF (if_r="unit") and LIF (lif_r="unit": Norse ignores LIF r).
+- SpikingJelly 2.0: IF and LIF as NIR defines them (IF r = 1/dt, same dt).
+- snnTorch 1.0: LIF at its fixed dt = 0.1 ms. Its IF import is broken (Leaky(beta=0.9,
+  init_hidden=False) returns a tuple the next layer cannot take) and its exporter fails NIR
+  type inference for scalar beta: snnTorch bugs, asserted as such; its per-module export is
+  used instead.
+- nirtorch 2.6: maps no neuron itself and its default Affine map drops the bias (bug): runs
+  with NIR's IF and a correct Affine written in the test.
+- sinabs 3.1 reads IF as multi-spike with reset by subtraction and LIF tau in steps (its
+  conventions): predictions agree, spikes do not exactly.
+Reset by subtraction has no NIR field: with it, predictions agree and to_nir warns.
 """
 
 from __future__ import annotations
@@ -257,4 +260,17 @@ def test_nirtorch_interprets_the_file_with_a_nir_if(data):
                                   nir.Affine: affine})
     a = _agreement(_run_peer(m, x), net.run(x, T).spike_trains[-1].float())
     print(f"spikescope -> NIR -> nirtorch (NIR IF): {a}")
+    assert a["steps"] == 1.0
+
+
+@pytest.mark.parametrize("peer", ["norse", "spikingjelly"])
+def test_lif_with_unit_r_is_the_same_nir_network_for_readers_that_ignore_r(peer, data):
+    """Norse ignores LIF r (takes 1, input gain dt/tau): lif_r="unit" writes r = 1 with the
+    weights scaled by tau/dt, the same network under NIR, so Norse and SpikingJelly agree."""
+    model, x = data
+    net = ss.convert(model, x, reset="zero", leak=0.9, neuron="lif")
+    ref = net.run(x, T).spike_trains[-1].float()
+    got = _run_peer(_peers()[peer](_export(net, lif_r="unit"), net.dt_ms * 1e-3), x)
+    a = _agreement(got, ref)
+    print(f"spikescope lif (lif_r='unit') -> NIR -> {peer}: {a}")
     assert a["steps"] == 1.0
