@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ParameterError
 from ..registry import Registry
 from ..sim.recording import Recording
 from ..sim.stages import avg_pool
@@ -71,14 +72,15 @@ class Code:
     def check(self) -> None:
         """Refuse network settings this code cannot simulate (ValueError naming them)."""
         if self.net.readout not in self.readouts:
-            raise ValueError(f"readout must be one of {self.readouts} for code {self.name!r}, "
+            raise ParameterError(f"readout must be one of {self.readouts} for code {self.name!r}, "
                              f"got {self.net.readout!r}")
 
     def run_arguments(self, timesteps: int | None, encoding: str | None
                       ) -> tuple[int, str, dict[str, Any]]:
         """(timesteps, encoding, encoder options) for ``run``; None picks the default."""
         if timesteps is None:
-            raise ValueError("timesteps is required for code " + repr(self.name))
+            raise ParameterError("timesteps is required for code " + repr(self.name)
+                                 + " (a positive integer)")
         return timesteps, encoding or self.encoding, {}
 
     def layerwise(self) -> bool:

@@ -18,6 +18,9 @@ from .parse import ConversionError, parse
 
 
 def _check_calibration(calibration: torch.Tensor) -> torch.Tensor:
+    if calibration is None or np.iscomplexobj(calibration):
+        raise ParameterError(f"calibration must be a real numeric (B, ...) tensor or array, got "
+                             f"{type(calibration).__name__}")
     if not isinstance(calibration, torch.Tensor):
         try:
             calibration = torch.as_tensor(np.asarray(calibration, dtype=np.float32))
@@ -28,10 +31,10 @@ def _check_calibration(calibration: torch.Tensor) -> torch.Tensor:
         raise ParameterError(f"calibration must be a real numeric tensor, got "
                              f"{calibration.dtype}")
     if calibration.dim() < 2 or len(calibration) == 0:
-        raise ValueError(f"calibration set is empty or has no batch dimension "
+        raise ParameterError(f"calibration set is empty or has no batch dimension "
                          f"(shape {tuple(calibration.shape)}); pass a (B, ...) tensor with B >= 1")
     if not torch.isfinite(calibration).all():
-        raise ValueError("calibration set contains NaN or infinite values")
+        raise ParameterError("calibration set contains NaN or infinite values")
     return calibration.float()
 
 

@@ -174,6 +174,7 @@ def read_aedat4(path: str | os.PathLike, *, stream: int | None = None
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(path)
+    _check_aedat_layout(path)
     try:
         decoder = aedat.Decoder(str(path))
         streams = decoder.id_to_stream()
@@ -207,6 +208,33 @@ def read_aedat4(path: str | os.PathLike, *, stream: int | None = None
         raise EventFileError(f"{path}: event coordinates outside the declared "
                              f"{size[1]}x{size[0]} sensor")
     return ev, size
+
+
+def _check_aedat_layout(path: Path) -> None:
+    """Walk the header and packet sizes (no payload is read): the Rust decoder allocates a
+    declared size before reading it and aborts the whole process when that fails, so a size
+    past the end of the file is refused here first."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        if f.read(len(AEDAT4_MAGIC)) != AEDAT4_MAGIC:
+            raise EventFileError(f"{path}: not an AEDAT4 file (no '#!AER-DAT4.0' magic)")
+        head = f.read(4)
+        if len(head) < 4:
+            raise EventFileError(f"{path}: truncated AEDAT4 header")
+        pos = len(AEDAT4_MAGIC) + 4 + struct.unpack("<I", head)[0]
+        if pos > size:
+            raise EventFileError(f"{path}: AEDAT4 header length {pos - 18} runs past the end of "
+                                 f"the {size}-byte file")
+        while pos < size:
+            f.seek(pos)
+            hdr = f.read(8)
+            if len(hdr) < 8:
+                raise EventFileError(f"{path}: truncated AEDAT4 packet header at byte {pos}")
+            n = struct.unpack("<iI", hdr)[1]
+            if pos + 8 + n > size:
+                raise EventFileError(f"{path}: AEDAT4 packet at byte {pos} declares {n} bytes, "
+                                     f"past the end of the {size}-byte file (truncated?)")
+            pos += 8 + n
 
 
 def _reraise_interrupt(e: BaseException) -> None:

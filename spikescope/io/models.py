@@ -180,7 +180,10 @@ def load_model(path_or_bytes: str | os.PathLike | bytes | _io.IOBase, *,
             (with ``strict=True``).
     """
     data, name = read_input(path_or_bytes, max_bytes)
-    fmt = detect_format(data)
+    try:
+        fmt = detect_format(data)
+    except ModelLoadError as e:  # name the file in the message
+        raise ModelLoadError(f"{name}: {e}") from e
     max_total = MAX_UNCOMPRESSED_FACTOR * max_bytes
     if fmt == "torchscript" and not allow_torchscript:
         raise UnsafeModelError(f"{name} is a TorchScript archive, which is code; it is "

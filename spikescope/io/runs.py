@@ -167,7 +167,7 @@ def _check_meta(meta: Any, path: Path) -> None:
         raise RunFileError(f"{path}: not a spikescope run (meta.json format "
                            f"{meta.get('format')!r})")
     v = meta.get("version", 0)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v < 0:
         raise RunFileError(f"{path}: meta.json version must be a non-negative number, got {v!r}")
     if v > RUN_VERSION:
         raise RunFileError(f"{path}: run format version {v} is newer than this spikescope "

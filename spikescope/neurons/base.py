@@ -30,6 +30,7 @@ from typing import ClassVar, NamedTuple
 
 import torch
 
+from ..errors import ParameterError
 from ..registry import Registry
 
 RESETS = ("subtract", "zero")
@@ -54,14 +55,15 @@ class NeuronParams:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.threshold, (int, float)) and 0 < self.threshold < float("inf")):
-            raise ValueError(f"threshold must be a positive finite number, got {self.threshold!r}")
+            raise ParameterError(f"threshold must be a positive finite number, got "
+                                 f"{self.threshold!r}")
         if not (isinstance(self.leak, (int, float)) and 0 < self.leak <= 1):
-            raise ValueError(f"leak must be in (0, 1] (1 = non-leaky IF), got {self.leak!r}")
+            raise ParameterError(f"leak must be in (0, 1] (1 = non-leaky IF), got {self.leak!r}")
         if self.reset not in RESETS:
-            raise ValueError(f"reset must be one of {RESETS}, got {self.reset!r}")
+            raise ParameterError(f"reset must be one of {RESETS}, got {self.reset!r}")
         if (isinstance(self.refractory, bool) or not isinstance(self.refractory, (int, float))
                 or int(self.refractory) != self.refractory or self.refractory < 0):
-            raise ValueError(f"refractory must be a non-negative integer of steps, "
+            raise ParameterError(f"refractory must be a non-negative integer of steps, "
                              f"got {self.refractory!r}")
 
 

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from ..codes import CODES, Code
 from ..codes.encoders import encode
-from ..errors import ResourceLimitError, check_number
+from ..errors import ParameterError, ResourceLimitError, check_number
 from ..neurons import NeuronModel, NeuronParams, NeuronState, neuron_model
 from . import layerwise
 from .exact import exact_stages
@@ -242,7 +242,7 @@ class SpikingNetwork:
         """
         bad = set(record) - set(RECORDABLE)
         if bad:
-            raise ValueError(f"cannot record {sorted(bad)}; choose from {RECORDABLE}")
+            raise ParameterError(f"cannot record {sorted(bad)}; choose from {RECORDABLE}")
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         dev, B = self.device, int(batch_size)
