@@ -22,7 +22,10 @@ MB_PER_SESSION = 60
 def server_process(url) -> psutil.Process:
     port = str(urlparse(url).port)
     for p in psutil.Process().children(recursive=True):
-        cmd = p.cmdline()
+        try:
+            cmd = p.cmdline()
+        except psutil.Error:  # an exited child (e.g. a zombie from an earlier test)
+            continue
         if "panel" in cmd and port in cmd:
             return p
     raise AssertionError(f"no panel serve process on port {port}")
