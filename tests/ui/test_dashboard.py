@@ -58,7 +58,7 @@ def server():
          "--num-threads", "2", "--allow-websocket-origin", f"127.0.0.1:{port}"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/app"
-    deadline = time.time() + 60
+    deadline = time.time() + 120  # the first page compiles the numba kernels (slow when loaded)
     while time.time() < deadline:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
@@ -69,7 +69,8 @@ def server():
             time.sleep(0.5)
     else:
         proc.kill()
-        raise RuntimeError("panel serve did not answer within 60 s")
+        proc.wait()
+        raise RuntimeError("panel serve did not answer within 120 s")
     yield url
     proc.terminate()
     try:
