@@ -225,7 +225,11 @@ def _check_aedat_layout(path: Path) -> None:
         if pos > size:
             raise EventFileError(f"{path}: AEDAT4 header length {pos - 18} runs past the end of "
                                  f"the {size}-byte file")
-        while pos < size:
+        # packets end where the file-data table begins (dv-processing writes one at the end;
+        # the decoder stops there too): stop only on reaching it exactly, so a forged
+        # position between packets still has every size checked to the end of the file
+        table = _aedat_data_table_position(f.read(pos - len(AEDAT4_MAGIC) - 4))
+        while pos < size and pos != table:
             f.seek(pos)
             hdr = f.read(8)
             if len(hdr) < 8:
@@ -235,6 +239,18 @@ def _check_aedat_layout(path: Path) -> None:
                 raise EventFileError(f"{path}: AEDAT4 packet at byte {pos} declares {n} bytes, "
                                      f"past the end of the {size}-byte file (truncated?)")
             pos += 8 + n
+
+
+def _aedat_data_table_position(header: bytes) -> int:
+    """IOHeader.dataTablePosition (flatbuffer field 1, int64; -1 when absent or unreadable)."""
+    try:
+        root = struct.unpack_from("<I", header, 0)[0]
+        vtable = root - struct.unpack_from("<i", header, root)[0]
+        vt_size = struct.unpack_from("<H", header, vtable)[0]
+        field = struct.unpack_from("<H", header, vtable + 6)[0] if vt_size > 6 else 0
+        return struct.unpack_from("<q", header, root + field)[0] if field else -1
+    except struct.error:
+        return -1
 
 
 def _reraise_interrupt(e: BaseException) -> None:
