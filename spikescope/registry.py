@@ -52,6 +52,20 @@ class Registry(MutableMapping[str, T], Generic[T]):
 
         return deco
 
+    def class_decorator(self, name: str, base: type) -> Callable[[type], type]:
+        """A class decorator that registers a subclass of ``base`` under ``name`` and sets
+        its ``name`` attribute (how neuron models and spike codes are registered)."""
+
+        def deco(cls: type) -> type:
+            if not (isinstance(cls, type) and issubclass(cls, base)):
+                raise TypeError(f"a {self.kind} must be a {base.__name__} subclass, "
+                                f"got {cls!r} for {name!r}")
+            cls.name = name
+            self.register(name, cls)
+            return cls
+
+        return deco
+
     def names(self) -> list[str]:
         """Registered names, in registration order."""
         return list(self._entries)

@@ -162,15 +162,7 @@ CODES: Registry[type[Code]] = Registry("spike code")
 def register_code(name: str) -> Callable[[type[Code]], type[Code]]:
     """Class decorator: register a :class:`Code` subclass under ``name`` (then
     ``convert(..., code=name)``, saved networks and the dashboard know it)."""
-
-    def deco(cls: type[Code]) -> type[Code]:
-        if not (isinstance(cls, type) and issubclass(cls, Code)):
-            raise TypeError(f"register_code({name!r}) takes a Code subclass, got {cls!r}")
-        cls.name = name
-        CODES.register(name, cls)
-        return cls
-
-    return deco
+    return CODES.class_decorator(name, Code)
 
 
 register_code("rate")(Code)

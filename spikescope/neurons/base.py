@@ -204,15 +204,7 @@ NEURONS: Registry[type[NeuronModel]] = Registry("neuron model")
 def register_neuron(name: str) -> Callable[[type[NeuronModel]], type[NeuronModel]]:
     """Class decorator: register a :class:`NeuronModel` subclass under ``name`` (then
     ``convert(..., neuron=name)``, the dashboard's neuron list and saved networks know it)."""
-
-    def deco(cls: type[NeuronModel]) -> type[NeuronModel]:
-        if not (isinstance(cls, type) and issubclass(cls, NeuronModel)):
-            raise TypeError(f"register_neuron({name!r}) takes a NeuronModel subclass, got {cls!r}")
-        cls.name = name
-        NEURONS.register(name, cls)
-        return cls
-
-    return deco
+    return NEURONS.class_decorator(name, NeuronModel)
 
 
 def neuron_model(neuron: str | NeuronModel | type[NeuronModel] | None,
