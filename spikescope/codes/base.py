@@ -25,6 +25,7 @@ neuron model's own update, spiking max-pool gated by presynaptic counts, spike-c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -86,8 +87,7 @@ class Code:
     def layerwise(self) -> bool:
         """Whether the layer-by-layer path (:mod:`spikescope.sim.layerwise`) computes what
         these hooks compute: true for codes that keep the base class's per-step hooks."""
-        cls = type(self)
-        return all(getattr(cls, m) is getattr(Code, m) for m in _STEP_HOOKS)
+        return _keeps_step_hooks(type(self))
 
     def start(self, run: RunState) -> None:
         """Called by ``reset``: set up ``run.code`` (the code's own state for this run)."""
@@ -142,6 +142,11 @@ class Code:
     def finish(self, run: RunState, recording: Recording) -> Recording:
         """The recording as this code reads it out (default: unchanged)."""
         return recording
+
+
+@functools.cache
+def _keeps_step_hooks(cls: type[Code]) -> bool:
+    return all(getattr(cls, m) is getattr(Code, m) for m in _STEP_HOOKS)
 
 
 _STEP_HOOKS = ("before_step", "apply_pre", "max_pool", "layer_current", "neuron_step",
