@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 PORT ?= 5006
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: app test install lint bench models clean
+.PHONY: app test install lint bench models clean lab export solutions
 
 $(VENV)/bin/activate:
 	python3 -m venv $(VENV)
@@ -26,8 +26,24 @@ app: install
 lint: install
 	$(VENV)/bin/ruff check spikescope widgets app tests benchmarks scripts
 
+# The notebooks run top to bottom in a real JupyterLab, offline (tests/ui/test_jupyterlab.py),
+# so nbmake no longer executes them a second time.
 test: install lint
-	$(PY) -m pytest -q -p no:cacheprovider --nbmake --nbmake-timeout=300 tests notebooks
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+# JupyterLab on the teaching notebooks (start with 00_index.ipynb).
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/00_index.ipynb
+
+# Static copies for students: executed notebooks as HTML with the Bokeh/Panel JavaScript
+# embedded (the notebooks load it inline) and no CDN script tag, so the plots show offline.
+EXPORT ?= build/html
+export: install
+	$(PY) notebooks/export_html.py $(EXPORT)
+
+# The notebooks with the exercises' solutions filled in, for teachers (build/solutions/).
+solutions: install
+	$(PY) notebooks/make_solutions.py build/solutions
 
 # peers (snnTorch, Norse, SpikingJelly) install with --no-deps: their torchvision requirement
 # would pull a multi-GB CUDA torch; they are not dependencies of spikescope itself.

@@ -14,13 +14,35 @@ def time_readout(session, t: int) -> str:
             f"{session.spikes_at(t)} spikes so far")
 
 
+def throttled_slider(obj, pname: str, **kw) -> pn.widgets.IntSlider:
+    """An IntSlider linked both ways to ``obj.<pname>``: it sends its value on release
+    (``value_throttled``) and follows every change of the parameter and of its bounds.
+    For parameters set inside an event (Step sets ``t``): Panel's own throttled link
+    (``from_param(..., throttled=True)``) raises on such "triggered" changes."""
+    lo, hi = obj.param[pname].bounds
+    slider = pn.widgets.IntSlider(start=lo, end=hi, value=getattr(obj, pname), **kw)
+
+    def to_slider(e):
+        if e.what == "bounds":
+            slider.param.update(start=e.new[0], end=e.new[1])
+        else:
+            slider.value = e.new
+    obj.param.watch(to_slider, [pname], what="value")
+    obj.param.watch(to_slider, [pname], what="bounds")
+    slider.param.watch(lambda e: setattr(obj, pname, e.new), "value_throttled")
+    return slider
+
+
 class ControlsView(View):
     """Widgets for every session parameter, Step/Run/Pause/Reset and the time slider."""
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
         p = self.session.param
+        # sliders send their value on release (throttled): a slider tied to a parameter that
+        # sent every intermediate value fell out of step with the kernel in JupyterLab
         W = dict(sizing_mode="stretch_width")
+        S = dict(W, throttled=True)
         self.model = pn.widgets.Select.from_param(p.model, name="Model", **W)
         self.dataset = pn.widgets.Select.from_param(p.dataset, name="Data set", **W)
         self.sample = pn.widgets.IntInput.from_param(p.sample, name="Test sample", width=110)
@@ -33,27 +55,27 @@ class ControlsView(View):
             p.encoding, name="Input encoding", description="analog = constant current; "
             "poisson = random spikes at rate x; events = event-camera frames.", **W)
         self.percentile = pn.widgets.DiscreteSlider.from_param(
-            p.percentile, name="Normalization percentile", **W)
+            p.percentile, name="Normalization percentile", **S)
         self.timesteps = pn.widgets.IntSlider.from_param(p.timesteps, name="T (steps of 1 ms)",
-                                                         start=10, end=500, step=10, **W)
+                                                         start=10, end=500, step=10, **S)
         self.threshold = pn.widgets.FloatSlider.from_param(p.threshold, name="Threshold",
-                                                           start=0.1, end=2.0, step=0.05, **W)
+                                                           start=0.1, end=2.0, step=0.05, **S)
         self.leak = pn.widgets.FloatSlider.from_param(p.leak, name="Leak per step (1 = IF)",
-                                                      step=0.005, **W)
+                                                      step=0.005, **S)
         self.neuron = pn.widgets.Select.from_param(
             p.neuron, name="Neuron model", description="spikescope.neurons.NEURONS: if = "
             "non-leaky integrate-and-fire; lif = leaky (a leak < 1 selects it).", **W)
         self.reset = pn.widgets.RadioButtonGroup.from_param(p.reset, **W)
         self.clamp = pn.widgets.IntSlider.from_param(p.clamp_delay,
-                                                     name="Clamp delay (steps per layer)", **W)
-        self.speed = pn.widgets.IntSlider.from_param(p.speed, name="Run speed (steps/s)", **W)
+                                                     name="Clamp delay (steps per layer)", **S)
+        self.speed = pn.widgets.IntSlider.from_param(p.speed, name="Run speed (steps/s)", **S)
         self.step = pn.widgets.Button.from_param(p.step, label="Step", color="primary",
                                                  width=70)
         self.run = pn.widgets.Button.from_param(p.run, label="Run", color="success",
                                                 width=75)
         self.pause = pn.widgets.Button.from_param(p.pause, label="Pause", width=80)
         self.reset_run = pn.widgets.Button.from_param(p.reset_run, label="Reset", width=80)
-        self.time = pn.widgets.IntSlider.from_param(p.t, name="Time cursor (steps)", **W)
+        self.time = throttled_slider(self.session, "t", name="Time cursor (steps)", **W)
         self.readout = pn.pane.Markdown(pn.bind(lambda t, version: time_readout(
             self.session, t), t=p.t, version=p.version), **W)
         self.session.param.watch(self._conversion_controls, "model")

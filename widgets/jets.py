@@ -153,7 +153,8 @@ class JetsView(pn.viewable.Viewer):
 
     def __panel__(self):
         controls = pn.Row(
-            pn.widgets.IntSlider.from_param(self.param.t, name="SNN time steps t"),
+            pn.widgets.IntSlider.from_param(self.param.t, name="SNN time steps t",
+                                            throttled=True),  # value sent on release
             pn.widgets.Select.from_param(self.param.platform, name="EDP platform",
                                          disabled=not _edp_platforms()))
         return pn.Column(

@@ -89,8 +89,13 @@ class EncoderExplorer(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         controls = pn.Param(self.param, parameters=["encoder", "threshold", "window"],
-                            widgets={"threshold": pn.widgets.FloatSlider,
-                                     "window": pn.widgets.IntSlider},
+                            # throttled: the value is sent on release, so the kernel keeps the
+                            # end of a drag (a from_param/pn.Param slider sending every value
+                            # fell out of step with the kernel in JupyterLab)
+                            widgets={"threshold": {"type": pn.widgets.FloatSlider,
+                                                   "throttled": True},
+                                     "window": {"type": pn.widgets.IntSlider,
+                                                "throttled": True}},
                             show_name=False, width=240)
         stats = pn.pane.Markdown(pn.bind(
             lambda n, e: f"**spikes:** {n}  \n**RMSE:** {e:.4f}",
