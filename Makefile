@@ -11,7 +11,7 @@ $(VENV)/bin/activate:
 	python3 -m venv $(VENV)
 
 # torch==2.13.0 first (CPU build from a local wheel); a bare `torch` would pull a CUDA build.
-$(VENV)/.installed: $(VENV)/bin/activate pyproject.toml
+$(VENV)/.installed: $(VENV)/bin/activate pyproject.toml tests/requirements-interop.txt
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[test]"
 	$(PIP) install -q --no-deps -r tests/requirements-interop.txt

@@ -19,16 +19,6 @@ def payload(tag: str) -> str:
             f'<script>window.__xss=2</script>[link](javascript:alert(3)) **{tag}**')
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
-
 
 def open_page(browser, url, wait_readout=True):
     pg = browser.new_page(viewport={"width": 1500, "height": 1100})

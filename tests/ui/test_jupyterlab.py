@@ -162,16 +162,6 @@ def lab(tmp_path_factory):
     log.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium",
-                              args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
-
 
 def shutdown_kernels(base: str) -> None:
     """Stop every kernel of the server (one notebook at a time on 2 cores)."""

@@ -28,16 +28,6 @@ class _RunsCode:
         return (os.system, (f"touch {PWNED}",))
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
-
 
 def open_page(browser, url):
     pg = browser.new_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
