@@ -11,6 +11,11 @@ with alpha = exp(-dt/tau_m), rho = exp(-dt/tau_a); LIF is ALIF with beta = 0 and
 stops the gradient through the reset, as in the reference implementation. The readout is a
 leaky integrator y_t = kappa y_{t-1} + W_out z_t + b_out; the class score is mean_t y_t.
 
+These cells keep e-prop's own order, reset applied one step late and not leaked
+(v_{t+1} = alpha v_t + I - v_th z_t), which differs from the core's eq. 2.4
+(reset, then leak); the feed-forward :class:`SpikingMLP` uses the core's LIF model
+(:class:`spikescope.neurons.LIF`, ``surrogate_step``) itself.
+
 Cells expose the transition ``step(h, current)`` and ``spikes(h)`` separately so that learning
 rules (e-prop) can derive eligibility traces from the dynamics by automatic differentiation,
 without per-cell hand derivations.
@@ -23,6 +28,7 @@ import math
 import torch
 from torch import nn
 
+from ..neurons import LIF
 from ..neurons.surrogate import damped_spike
 
 
@@ -124,6 +130,10 @@ class RecurrentSNN(nn.Module):
         return (out, torch.stack(zs)) if return_spikes else out
 
 
+def _damped_half(x: torch.Tensor) -> torch.Tensor:
+    return damped_spike(x, 0.5)
+
+
 class SpikingMLP(nn.Module):
     """Feed-forward LIF network (surrogate gradients), spike-count readout over T steps.
 
@@ -138,6 +148,7 @@ class SpikingMLP(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.timesteps = timesteps
         self.alpha = math.exp(-1.0 / tau_m)
+        self.neuron = LIF(leak=self.alpha)  # eq. 2.4: threshold 1, reset by subtraction
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.reshape(len(x), -1)
@@ -146,9 +157,6 @@ class SpikingMLP(nn.Module):
         for _ in range(self.timesteps):
             h = x
             for i, layer in enumerate(self.layers):
-                v[i] = self.alpha * v[i] + layer(h)
-                z = damped_spike(v[i] - 1.0, 0.5)
-                v[i] = v[i] - z.detach()
-                h = z
+                h, v[i] = self.neuron.surrogate_step(v[i], layer(h), _damped_half)
             counts = counts + h
         return counts + v[-1]
