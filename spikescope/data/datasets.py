@@ -5,6 +5,9 @@
 - "digits28": the same images upscaled to 28x28 (bilinear), the LeNet-5 / MNIST input size.
 - "mnist": MNIST from IDX files in a folder the user gives (``root=`` or $SPIKESCOPE_MNIST;
   :mod:`.idx`).
+- "cifar10": CIFAR-10 from the *binary* version's batch files in a folder the user gives
+  (``root=`` or $SPIKESCOPE_CIFAR10), shape (N, 3, 32, 32); the pickle version is refused
+  (:mod:`.cifar`).
 - "jets": hls4ml LHC jets (OpenML 42468) from the user's file (``path=`` or $SPIKESCOPE_JETS):
   16 standardized features, labels g/q/w/z/t (:mod:`.jets`, which also has a "val" split).
 - "digits-events", "mnist1d": see their loaders below.
@@ -22,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..registry import Registry
-from . import jets
+from . import cifar, jets
 from .idx import load_mnist, read_idx, write_idx
 
 __all__ = ["DIGITS_EVENTS_DIR", "LOADERS", "SPLITS", "SPLIT_SEED", "TEST_SIZE", "load",
@@ -81,6 +84,13 @@ def _digits28(split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 LOADERS.register("mnist", load_mnist)
 LOADERS.register("jets", jets.load)  # hls4ml LHC jets, user's file (path= or $SPIKESCOPE_JETS)
+
+
+@register("cifar10")
+def _cifar10(split: str, root: str | Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """CIFAR-10 binary batches from ``root`` or $SPIKESCOPE_CIFAR10 (:func:`.cifar.load_cifar10`):
+    x (N, 3, 32, 32) float32 in [0, 1], channels R, G, B; y (N,) int64."""
+    return cifar.load_cifar10(split, root)
 
 
 # ----------------------------------------------------------------------------- digits-events
