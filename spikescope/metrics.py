@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch import nn
 
 from .convert.parse import parse
-from .sim.stages import fan_in, fan_out, stage_activations
+from .sim import graph
+from .sim.stages import fan_in
 
 
 def ann_ops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
@@ -18,15 +21,22 @@ def ann_ops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     e.g. after BatchNorm folding); pooling is not counted (thesis Sec. 2.1.2.5).
     """
     total = 0
-    for s in parse(model.eval().cpu(), tuple(input_shape)):
+    for s in _parse(model, input_shape):
         bias = 1 if bool((s.bias != 0).any()) else 0
         total += int((2 * fan_in(s) + bias).sum())
     return total
 
 
 def fan_outs(model: nn.Module, input_shape: tuple[int, ...]) -> list[torch.Tensor]:
-    """Exact fan-out of each neuron feeding each weight layer (input first)."""
-    return [fan_out(s) for s in parse(model.eval().cpu(), tuple(input_shape))]
+    """Exact fan-out of the input and of every stage but the output (flat, per neuron)."""
+    stages = _parse(model, input_shape)
+    inputs, outs = graph.fan_outs(stages)
+    return [inputs, *outs[:-1]]
+
+
+def _parse(model: nn.Module, input_shape: tuple[int, ...]) -> list:
+    """The model's stages, parsed from a copy (the caller's model keeps its mode and device)."""
+    return parse(copy.deepcopy(model).eval().cpu(), tuple(input_shape))
 
 
 def accuracy(pred, labels) -> float:
@@ -78,8 +88,7 @@ def activation_correlation(net, model: nn.Module, x: torch.Tensor, rec) -> list[
     ANN activations of ``model`` on ``x`` are divided by the network's lambdas (the rates the
     SNN should reach, in spikes per step); SNN rates are ``rec.spike_counts / T``.
     """
-    stages = parse(model.eval().cpu(), tuple(net.input_shape))
-    acts = stage_activations(stages, x.float().cpu())
+    acts = graph.stage_activations(_parse(model, net.input_shape), x.float().cpu())
     out = []
     for l, (a, lam) in enumerate(zip(acts, net.lambdas)):
         target = (a / lam).reshape(-1).double()

@@ -6,7 +6,7 @@ from torch import nn
 import spikescope as ss
 from spikescope.convert import compute_lambdas
 from spikescope.convert.parse import parse
-from spikescope.sim.stages import stage_activations
+from spikescope.sim.graph import stage_activations
 
 
 def test_bn_folding_preserves_the_ann(digits, digits_cnn):

@@ -35,6 +35,7 @@ from torch import nn
 
 from ..errors import ParameterError
 from ..registry import Registry
+from ..sim.graph import gather
 from ..sim.recording import Recording
 from ..sim.stages import avg_pool
 
@@ -55,6 +56,9 @@ class Code:
     encoding: ClassVar[str] = "analog"
     readouts: ClassVar[tuple[str, ...]] = ("spikes", "membrane")
     options: ClassVar[dict[str, Any]] = {}
+    graphs: ClassVar[bool] = True
+    """Whether the code simulates graphs (residual additions, concatenations), not only
+    chains; see :mod:`spikescope.sim.graph`."""
 
     def __init__(self, net: SpikingNetwork, **options: Any) -> None:
         unknown = set(options) - set(self.options)
@@ -72,6 +76,11 @@ class Code:
     # ----------------------------------------------------------------- run set-up
     def check(self) -> None:
         """Refuse network settings this code cannot simulate (ValueError naming them)."""
+        if not self.graphs and not self.net.is_chain:
+            raise ParameterError(f"code {self.name!r} simulates plain chains of layers only; "
+                                 f"this network has joins (residual additions or "
+                                 f"concatenations): use a code that supports graphs "
+                                 f"({', '.join(n for n, c in CODES.items() if c.graphs)})")
         if self.net.readout not in self.readouts:
             raise ParameterError(f"readout must be one of {self.readouts} for code {self.name!r}, "
                              f"got {self.net.readout!r}")
@@ -100,10 +109,14 @@ class Code:
         """The input of this step as the code passes it on (default: unchanged)."""
         return x_t
 
-    def apply_pre(self, run: RunState, l: int, h: torch.Tensor) -> torch.Tensor:
-        """Layer l's pooling/flatten ops on the spikes arriving from below."""
-        for i, op in enumerate(self.net.stages[l].pre):
-            if isinstance(op, nn.MaxPool2d):
+    def apply_pre(self, run: RunState, l: int | tuple[int, int], h: torch.Tensor
+                  ) -> torch.Tensor:
+        """Layer l's pooling/flatten ops on the spikes arriving from its sources; ``l`` may
+        be (layer, j): the ops of the layer's branch j."""
+        stage = self.net.stages[l] if isinstance(l, int) else \
+            self.net.stages[l[0]].branches[l[1]]
+        for i, op in enumerate(stage.pre):
+            if isinstance(op, (nn.MaxPool1d, nn.MaxPool2d)):
                 h = self.max_pool(run, (l, i), op, h)
             elif isinstance(op, nn.AvgPool2d):
                 h = avg_pool(op, h)
@@ -111,7 +124,7 @@ class Code:
                 h = op(h)
         return h
 
-    def max_pool(self, run: RunState, key: tuple[int, int], op: nn.MaxPool2d,
+    def max_pool(self, run: RunState, key: tuple, op: nn.MaxPool2d,
                  h: torch.Tensor) -> torch.Tensor:
         """Spiking max-pool (thesis Sec. 2.1.2.4): each window passes the spikes of the input
         with the highest running spike count (a gate driven by the presynaptic rates)."""
@@ -120,9 +133,15 @@ class Code:
         return gate_max(counts, op, h)
 
     def layer_current(self, run: RunState, l: int, h: torch.Tensor) -> torch.Tensor | None:
-        """Layer l's input current from the spikes ``h`` of layer l-1 (the input for l = 0),
+        """Layer l's input current from the spikes ``h`` of its sources (layer l-1 in a
+        chain, the input for l = 0) plus its branches' terms (read from ``run.outputs``),
         with the simulated weights (:mod:`spikescope.sim.exact`); None: no input this step."""
-        return self.net.simulated_stages[l].synapse(self.apply_pre(run, l, h))
+        syn = self.net.simulated_stages[l]
+        current = syn.synapse(self.apply_pre(run, l, h))
+        for j, br in enumerate(syn.branches):
+            x = self.apply_pre(run, (l, j), gather(run.outputs, br.sources))
+            current = current + br.synapse(x, bias=False)
+        return current
 
     def neuron_step(self, run: RunState, l: int, current: torch.Tensor) -> torch.Tensor:
         """Integrate ``current`` into layer l and return its spikes."""
@@ -153,10 +172,16 @@ _STEP_HOOKS = ("before_step", "apply_pre", "max_pool", "layer_current", "neuron_
                "after_step")
 
 
-def gate_max(gate: torch.Tensor, op: nn.MaxPool2d, h: torch.Tensor) -> torch.Tensor:
+def gate_max(gate: torch.Tensor, op: nn.MaxPool2d | nn.MaxPool1d, h: torch.Tensor
+             ) -> torch.Tensor:
     """Pass, from each max-pool window of ``h``, the element where ``gate`` is largest (the
     one spiking max-pool rule; rate, pattern and the layer-by-layer path use it)."""
-    _, idx = F.max_pool2d(gate, op.kernel_size, op.stride, op.padding, return_indices=True)
+    if isinstance(op, nn.MaxPool1d):
+        _, idx = F.max_pool1d(gate, op.kernel_size, op.stride, op.padding,
+                              ceil_mode=op.ceil_mode, return_indices=True)
+        return h.gather(-1, idx).to(h.dtype)
+    _, idx = F.max_pool2d(gate, op.kernel_size, op.stride, op.padding, ceil_mode=op.ceil_mode,
+                          return_indices=True)
     return h.flatten(-2).gather(-1, idx.flatten(-2)).view_as(idx).to(h.dtype)
 
 

@@ -103,6 +103,7 @@ class Pattern(Code):
 
     encoding = "pattern"
     readouts = ("membrane",)
+    graphs = False
 
     def check(self) -> None:
         if self.net.readout != "membrane":

@@ -104,6 +104,7 @@ class TTFS(Code):
 
     options = {"stop_on_output": True}
     readouts = ("spikes", "membrane")
+    graphs = False
     dynamic_threshold = False
 
     def fire_deadline(self, l: int) -> float:

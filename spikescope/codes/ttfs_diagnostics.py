@@ -25,6 +25,7 @@ The table is a pandas DataFrame, one row per layer.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -96,7 +97,7 @@ def ttfs_diagnostics(net: SpikingNetwork, model: nn.Module, x: torch.Tensor,
     times = [t.cpu().long() for t in net.first_spike_times(rec)]
     x = x.float().cpu()
     acts, h = [], x
-    for s in parse(model.eval().cpu(), tuple(net.input_shape)):
+    for s in parse(copy.deepcopy(model).eval().cpu(), tuple(net.input_shape)):
         h = s.ann_forward(h)  # ReLU where the ANN has one: logits at the output
         acts.append(h.reshape(len(x), -1))
     rows = []

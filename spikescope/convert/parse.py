@@ -1,151 +1,427 @@
-"""Parse a torch ANN into stages (:class:`spikescope.sim.stages.Stage`), BatchNorm folded."""
+"""Parse a torch ANN into a graph of stages (:mod:`spikescope.sim.graph`), BatchNorm folded.
+
+torch.fx traces the model (through custom blocks and nested ``nn.Sequential``) and every node
+is read as one of four kinds of value:
+
+- *spikes*: the output of a ReLU (a spiking stage), or the network input, with the
+  pooling / flatten / upsampling ops applied to it since;
+- *affine*: a sum of synaptic terms plus a bias, not yet rectified (a Linear or Conv output,
+  BatchNorm folded in, residual additions merged in as further terms);
+- the batch size and the shape (``x.size(0)``, ``x.shape``), for the usual flatten idioms.
+
+A ReLU on an affine value makes a stage: its terms become the stage's own term and its
+``branches``. A concatenation of spike values along channels is a stage reading several
+sources. Two affine layers with no ReLU between are folded into one when both are Linear
+(exact); otherwise refused, because a hidden layer without a ReLU has no spiking
+equivalent. Stages of a chain are named conv1, fc1, ... in order; stages of a graph by the
+module path of their first synaptic layer.
+"""
 
 from __future__ import annotations
 
-import copy
+import operator
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from ..sim.stages import Stage, pair
+from ..errors import ConversionError
+from ..sim import graph
+from ..sim.stages import Stage
+from . import layers as L
 
-SUPPORTED_LAYERS = ("Linear", "Conv2d", "BatchNorm1d", "BatchNorm2d", "ReLU", "AvgPool2d",
-                    "MaxPool2d", "Flatten", "Dropout", "Identity")
+SUPPORTED_LAYERS = L.SUPPORTED_LAYERS
 
-
-from ..errors import ConversionError as ConversionError  # noqa: E402 - the hierarchy
-
-
-def _unsupported(what: str) -> ConversionError:
-    return ConversionError(f"unsupported layer {what}; spikescope converts "
-                           f"{', '.join(SUPPORTED_LAYERS)} (BatchNorm is folded into the "
-                           f"preceding Linear/Conv2d; Dropout and Identity are dropped)")
+__all__ = ["SUPPORTED_LAYERS", "ConversionError", "leaf_layers", "parse", "trace"]
 
 
-def leaf_layers(model: nn.Module) -> list[nn.Module]:
-    """The model's layers in execution order (nn.Sequential or a traceable linear chain)."""
-    if isinstance(model, nn.Sequential):
-        out: list[nn.Module] = []
-        for m in model:
-            out.extend(leaf_layers(m) if isinstance(m, nn.Sequential) else [m])
-        return out
-    if type(model) in (nn.Linear, nn.Conv2d):
-        return [model]
+@dataclass
+class _Spikes:
+    sources: tuple[int, ...]
+    ops: list[nn.Module]
+    x: torch.Tensor  # an example value, for shapes
+
+
+@dataclass
+class _Affine:
+    terms: list[Stage]
+    bias: torch.Tensor
+    post: list[nn.Module]
+    x: torch.Tensor  # the current value (after ``post``)
+    name: str
+    z: torch.Tensor | None = None  # the sum (before ``post``); x when None
+
+    def __post_init__(self) -> None:
+        if self.z is None:
+            self.z = self.x
+
+
+class _Batch:
+    """The batch size (``x.size(0)``, ``x.shape[0]``)."""
+
+
+@dataclass
+class _Shape:
+    x: torch.Tensor
+
+
+_RELU = {F.relu, torch.relu, torch.relu_, getattr(F, "relu_", None)} - {None}
+_ADD = {operator.add, operator.iadd, torch.add}
+_DROPOUT = {F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout,
+            F.feature_alpha_dropout}
+_PASS_METHODS = {"contiguous", "clone", "detach"}
+_POOL_ARGS = {"max": ("kernel_size", "stride", "padding", "dilation", "ceil_mode",
+                      "return_indices"),
+              "avg": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                      "divisor_override")}
+
+
+class _Tracer(fx.Tracer):
+    """Traces through nn.Sequential and custom blocks down to torch.nn layers (and modules
+    marked ``spikescope_leaf``, e.g. placeholders for unsupported layers)."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        if getattr(m, "spikescope_leaf", False):
+            return True
+        return m.__module__.startswith("torch.nn") and not isinstance(
+            m, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
+
+
+def _wrapped(model: nn.Module) -> nn.Module:
+    """A model that is one torch.nn layer, inside an nn.Sequential (so tracing sees it)."""
+    return nn.Sequential(model) if _Tracer().is_leaf_module(model, "") else model
+
+
+def trace(model: nn.Module) -> fx.GraphModule:
+    """``model`` traced by torch.fx into its torch.nn layers and functional ops;
+    ConversionError when it cannot be traced."""
+    model = _wrapped(model)
     try:
-        graph = fx.symbolic_trace(model).graph
-    except Exception as e:  # noqa: BLE001 - any trace failure means "not a simple chain"
-        raise ConversionError(f"cannot trace {type(model).__name__} into a chain of layers "
-                              f"({e}); wrap the layers in nn.Sequential") from e
-    modules = dict(model.named_modules())
-    out = []
-    for node in graph.nodes:
-        if node.op in ("placeholder", "output"):
-            continue
-        if node.op == "call_module":
-            out.extend(leaf_layers(modules[node.target]) if isinstance(
-                modules[node.target], nn.Sequential) else [modules[node.target]])
-        elif node.op == "call_function" and node.target in (F.relu, torch.relu):
-            out.append(nn.ReLU())
-        elif node.op == "call_function" and node.target is torch.flatten:
-            out.append(nn.Flatten())
-        elif node.op == "call_method" and node.target in ("view", "reshape", "flatten"):
-            out.append(nn.Flatten())
-        elif node.op == "call_method" and node.target == "relu":
-            out.append(nn.ReLU())
-        else:
-            target = getattr(node.target, "__name__", node.target)
-            raise _unsupported(f"'{node.name}' ({node.op} {target})")
-    return out
+        return fx.GraphModule(model, _Tracer().trace(model))
+    except Exception as e:  # noqa: BLE001 - any trace failure is a conversion failure
+        raise ConversionError(f"cannot trace {type(model).__name__} with torch.fx "
+                              f"({type(e).__name__}: {e}); data-dependent control flow "
+                              f"in forward() is not supported") from e
 
 
-def _fold_bn(stage: Stage, bn: nn.Module) -> None:
-    """Fold BatchNorm into the stage: W' = W g/s, b' = beta + (b - mu) g/s, s = sqrt(var+eps)."""
-    if bn.running_mean is None:
-        raise ConversionError(f"{bn} has no running statistics (track_running_stats=False)")
-    s = torch.sqrt(bn.running_var + bn.eps)
-    g = bn.weight if bn.affine else torch.ones_like(s)
-    beta = bn.bias if bn.affine else torch.zeros_like(s)
-    scale = (g / s).detach()
-    shape = (-1,) + (1,) * (stage.weight.dim() - 1)
-    stage.weight = stage.weight * scale.reshape(shape)
-    stage.bias = beta.detach() + (stage.bias - bn.running_mean) * scale
+def leaf_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The model's layers (module path, module) in the order its forward() calls them."""
+    gm = trace(model)
+    modules = dict(gm.named_modules())
+    return [(n.target, modules[n.target]) for n in gm.graph.nodes if n.op == "call_module"]
+
+
+def _where(node: fx.Node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    return f"'{list(stack)[-1]}'" if stack else "forward()"
+
+
+class _Parser:
+    def __init__(self, model: nn.Module, input_shape: tuple[int, ...]) -> None:
+        self.model, self.input_shape = model, input_shape
+        self.modules: dict[str, nn.Module] = {}
+        self.stages: list[Stage] = []
+
+    # ----------------------------------------------------------------- values
+    def add_op(self, v, op: nn.Module, out: torch.Tensor):
+        if isinstance(v, _Spikes):
+            return _Spikes(v.sources, [*v.ops, op], out)
+        if isinstance(v, _Affine):
+            return _Affine(v.terms, v.bias, [*v.post, op], out, v.name, v.z)
+        raise ConversionError(f"{type(op).__name__} applied to a non-tensor value")
+
+    def relu(self, v, name: str):
+        if isinstance(v, _Spikes):
+            return v  # already rectified
+        if not isinstance(v, _Affine):
+            raise ConversionError(f"ReLU at {name} applied to a non-tensor value")
+        if any(isinstance(op, (nn.AvgPool1d, nn.AvgPool2d)) for op in v.post):
+            raise ConversionError(f"ReLU at {name} after average pooling of a non-rectified "
+                                  f"value is not supported: put the ReLU before the pooling")
+        return _Spikes((self.make_stage(v, relu=True),), list(v.post), v.x)
+
+    def make_stage(self, v: _Affine, *, relu: bool) -> int:
+        main, *branches = v.terms
+        stage = main.copy(name=v.name, bias=v.bias, relu=relu, branches=branches)
+        stage.out_shape = tuple(v.z.shape[1:])
+        self.stages.append(stage)
+        return len(self.stages) - 1
+
+    def synaptic(self, m: nn.Module, v, path: str, out: torch.Tensor):
+        if isinstance(v, _Spikes):
+            term, bias = L.synaptic_term(m, v.sources, list(v.ops), path)
+            return _Affine([term], bias, [], out, path)
+        if isinstance(v, _Affine) and isinstance(m, nn.Linear) and all(
+                t.kind == "linear" for t in v.terms) and all(
+                isinstance(op, nn.Flatten) for op in v.post):
+            w2 = m.weight.detach()  # two Linear layers with no ReLU between: W2 W1, W2 b1 + b2
+            terms = [t.copy(weight=w2 @ t.weight) for t in v.terms]
+            b2 = m.bias.detach() if m.bias is not None else torch.zeros(m.out_features)
+            return _Affine(terms, w2 @ v.bias + b2, [], out, v.name)
+        if isinstance(v, _Affine):
+            raise ConversionError(
+                f"layer '{path}' ({type(m).__name__}) takes the output of '{v.name}' with no "
+                f"ReLU between them: a hidden layer without a ReLU has no spiking equivalent "
+                f"(spiking neurons rectify). Consecutive Linear layers are folded into one; "
+                f"otherwise add a ReLU after '{v.name}'")
+        raise ConversionError(f"layer '{path}' ({type(m).__name__}) applied to a non-tensor")
+
+    def add(self, a, b, name: str, out: torch.Tensor):
+        if not all(isinstance(v, (_Spikes, _Affine)) for v in (a, b)):
+            raise L.unsupported(f"addition of a constant at {name}")
+        if tuple(a.x.shape) != tuple(b.x.shape):
+            raise ConversionError(f"addition at {name} of shapes {tuple(a.x.shape[1:])} and "
+                                  f"{tuple(b.x.shape[1:])}: only equal shapes (no broadcast)")
+        parts = []
+        for v in (a, b):
+            if isinstance(v, _Affine):
+                if v.post:
+                    raise ConversionError(f"addition at {name}: an input was pooled or "
+                                          f"reshaped after '{v.name}' without a ReLU")
+                parts.append(v)
+            else:
+                term = L.identity_term(v.x.shape[1], v.sources, list(v.ops), f"{name}.add")
+                parts.append(_Affine([term], torch.zeros(v.x.shape[1]), [], v.x,
+                                     f"{name}.add"))
+        first = next((p for p in parts if p.terms[0].kind != "identity"), parts[0])
+        return _Affine(parts[0].terms + parts[1].terms, parts[0].bias + parts[1].bias, [],
+                       out, first.name)
+
+    def cat(self, values, dim: int, name: str, out: torch.Tensor):
+        if dim not in (1, 1 - out.dim()):
+            raise ConversionError(f"concatenation at {name} along dim {dim}: only along the "
+                                  f"channel / feature axis (dim 1)")
+        if not all(isinstance(v, _Spikes) for v in values):
+            raise ConversionError(f"concatenation at {name} of a value with no ReLU before "
+                                  f"it: put a ReLU on every branch that is concatenated")
+        ops = values[0].ops
+        if any(repr(v.ops) != repr(ops) for v in values) or \
+                any(isinstance(op, nn.Flatten) for op in ops):
+            raise ConversionError(f"concatenation at {name} of branches pooled or reshaped "
+                                  f"differently since their ReLU: pool after the "
+                                  f"concatenation instead")
+        return _Spikes(tuple(i for v in values for i in v.sources), list(ops), out)
+
+    # ----------------------------------------------------------------- nodes
+    def node_value(self, node: fx.Node, args, kwargs, out):
+        op, target, where = node.op, node.target, _where(node)
+        if op == "call_module":
+            return self.module_value(self.modules[target], target, args, out)
+        if op == "call_method":
+            return self.method_value(target, args, kwargs, out, where)
+        if op == "call_function":
+            return self.function_value(target, args, kwargs, out, where)
+        raise L.unsupported(f"{op} node '{node.name}' ({target}) in {where}")
+
+    def module_value(self, m: nn.Module, path: str, args, out):
+        v = args[0]
+        if isinstance(m, L.SYNAPTIC):
+            return self.synaptic(m, v, path, out)
+        if isinstance(m, L.BATCHNORM):
+            if not isinstance(v, _Affine) or v.post:
+                raise ConversionError(f"BatchNorm '{path}' must directly follow a Linear or "
+                                      f"Conv layer to be folded into it")
+            return _Affine(v.terms, L.fold_bn(v.terms, v.bias, m, path), [], out, v.name)
+        if isinstance(m, nn.ReLU):
+            return self.relu(v, f"'{path}'")
+        if isinstance(m, L.DROPPED):
+            return v
+        if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
+            return self.add_op(v, L.adaptive_avg(m.output_size, v.x, path), out)
+        if isinstance(m, L.POOLS):
+            return self.add_op(v, L.check_pool(m, path), out)
+        if isinstance(m, nn.Flatten):
+            if m.start_dim != 1 or m.end_dim != -1:
+                raise L.unsupported(f"layer '{path}' (Flatten from dim {m.start_dim} to "
+                                    f"{m.end_dim}; only from dim 1)")
+            return self.add_op(v, nn.Flatten(), out)
+        if isinstance(m, nn.Upsample):
+            return self.add_op(v, L.upsample_op(m.scale_factor, m.mode, m.size, v.x, path),
+                               out)
+        raise L.unsupported(f"layer '{path}' ({type(m).__name__})")
+
+    def method_value(self, name: str, args, kwargs, out, where: str):
+        v = args[0]
+        if name in ("relu", "relu_"):
+            return self.relu(v, where)
+        if name in _PASS_METHODS:
+            return v
+        if name == "size":
+            dim = args[1] if len(args) > 1 else kwargs.get("dim")
+            return _Shape(v.x) if dim is None else _Batch() if dim == 0 else out
+        if name in ("view", "reshape"):
+            return self.reshape(v, args[1:], out, where)
+        if name == "flatten":
+            start = args[1] if len(args) > 1 else kwargs.get("start_dim", 0)
+            return self.flatten(v, start, out, where)
+        if name == "mean":
+            return self.mean(v, args[1:], kwargs, out, where)
+        if name in ("add", "add_"):
+            return self.add(v, args[1], where, out)
+        raise L.unsupported(f"method .{name}() in {where}")
+
+    def function_value(self, fn, args, kwargs, out, where: str):
+        v = args[0] if args else None
+        if fn in _RELU:
+            return self.relu(v, where)
+        if fn in _DROPOUT:
+            return v
+        if fn in L.FUNCTIONAL_POOLS:
+            kind = L.FUNCTIONAL_POOLS[fn]
+            kw = dict(zip(_POOL_ARGS[kind], args[1:]), **kwargs)
+            if kw.get("dilation", 1) not in (1, (1, 1)) or kw.get("return_indices") \
+                    or kw.get("divisor_override"):
+                raise L.unsupported(f"{fn.__name__} with dilation, return_indices or "
+                                    f"divisor_override in {where}")
+            pool = L.pool_op(kind, v.x, kernel=kw["kernel_size"], stride=kw.get("stride"),
+                             padding=kw.get("padding", 0), ceil_mode=kw.get("ceil_mode", False),
+                             count_include_pad=kw.get("count_include_pad", True))
+            return self.add_op(v, pool, out)
+        if fn in (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d):
+            size = args[1] if len(args) > 1 else kwargs["output_size"]
+            return self.add_op(v, L.adaptive_avg(size, v.x, where), out)
+        if fn is F.interpolate:
+            kw = dict(zip(("size", "scale_factor", "mode"), args[1:]), **kwargs)
+            up = L.upsample_op(kw.get("scale_factor"), kw.get("mode", "nearest"),
+                               kw.get("size"), v.x, where)
+            return self.add_op(v, up, out)
+        if fn is torch.flatten:
+            start = args[1] if len(args) > 1 else kwargs.get("start_dim", 0)
+            return self.flatten(v, start, out, where)
+        if fn in (torch.cat, torch.concat):
+            dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+            return self.cat(list(v), dim, where, out)
+        if fn in _ADD and len(args) == 2 and not kwargs:
+            return self.add(args[0], args[1], where, out)
+        if fn is getattr and args[1] == "shape":
+            return _Shape(v.x)
+        if fn is operator.getitem and isinstance(v, _Shape):
+            return _Batch() if args[1] == 0 else out
+        if fn is torch.mean:
+            return self.mean(v, args[1:], kwargs, out, where)
+        name = getattr(fn, "__name__", repr(fn))
+        raise L.unsupported(f"operation {name} in {where}")
+
+    def flatten(self, v, start, out, where: str):
+        if start != 1:
+            raise L.unsupported(f"flatten from dim {start} in {where} (only from dim 1, "
+                                f"keeping the batch axis)")
+        return self.add_op(v, nn.Flatten(), out)
+
+    def reshape(self, v, shape, out, where: str):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        if tuple(out.shape) == tuple(v.x.shape):
+            return v
+        if out.dim() == 2 and len(shape) == 2 and (isinstance(shape[0], _Batch)
+                                                   or shape[0] == -1):
+            return self.add_op(v, nn.Flatten(), out)
+        raise L.unsupported(f"reshape to {tuple(out.shape[1:])} in {where} (only the flatten "
+                            f"idioms x.view(x.size(0), -1), x.reshape(x.shape[0], -1))")
+
+    def mean(self, v, args, kwargs, out, where: str):
+        dims = args[0] if args else kwargs.get("dim")
+        keep = args[1] if len(args) > 1 else kwargs.get("keepdim", False)
+        dims = {d % v.x.dim() for d in ((dims,) if isinstance(dims, int) else dims or ())}
+        if dims != set(range(2, v.x.dim())):
+            raise L.unsupported(f"mean over dims {sorted(dims)} in {where} (only over all "
+                                f"spatial dims: global average pooling)")
+        pool = L.adaptive_avg(1, v.x, where)
+        pooled = self.add_op(v, pool, pool(v.x))
+        return pooled if keep else self.add_op(pooled, nn.Flatten(), out)
+
+    # ----------------------------------------------------------------- the model
+    def run(self) -> list[Stage]:
+        gm = trace(self.model)
+        self.modules = dict(gm.named_modules())
+        examples = examples_of(gm, self.input_shape)
+        env: dict[fx.Node, object] = {}
+        result = None
+        for node in gm.graph.nodes:
+            if node.op == "placeholder":
+                if env:
+                    raise ConversionError("the model takes more than one input")
+                env[node] = _Spikes((graph.INPUT,), [], examples[node])
+                continue
+            if node.op == "output":
+                result = node.args[0]
+                break
+            args = fx.node.map_arg(node.args, lambda n: env[n])
+            kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n])
+            env[node] = self.node_value(node, args, kwargs, examples[node])
+        return self.finish(env[result] if isinstance(result, fx.Node) else None)
+
+    def finish(self, v) -> list[Stage]:
+        if isinstance(v, _Affine):
+            if any(not isinstance(op, nn.Flatten) for op in v.post):
+                raise ConversionError(f"the model ends with {[type(p).__name__ for p in v.post]}"
+                                      f"; the last layer must be Linear or Conv")
+            self.make_stage(v, relu=False)
+        elif not isinstance(v, _Spikes) or v.sources == (graph.INPUT,):
+            raise ConversionError("the model has no Linear or Conv layer to convert (or its "
+                                  "output is not one tensor)")
+        elif v.sources != (len(self.stages) - 1,) or any(
+                not isinstance(op, nn.Flatten) for op in v.ops):
+            raise ConversionError("the model must end with a Linear or Conv layer (with or "
+                                  "without a ReLU); it ends with a concatenation, a pooling "
+                                  "or an earlier layer")
+        return self.stages
+
+
+def examples_of(gm: fx.GraphModule, input_shape: tuple[int, ...]) -> dict[fx.Node, object]:
+    """Every node's value on one example input (for shapes)."""
+    values: dict[fx.Node, object] = {}
+
+    class Recorder(fx.Interpreter):
+        def run_node(self, n: fx.Node):
+            values[n] = out = super().run_node(n)
+            return out
+
+    try:
+        with torch.no_grad():
+            Recorder(gm).run(torch.rand((1, *input_shape)))
+    except RuntimeError as e:
+        raise ConversionError(f"the model does not accept input of shape {input_shape}: "
+                              f"{e}") from e
+    return values
 
 
 def parse(model: nn.Module, input_shape: tuple[int, ...]) -> list[Stage]:
-    """Turn ``model`` into stages, folding BatchNorm; checks shapes with a dummy forward."""
-    layers = leaf_layers(model)
-    stages: list[Stage] = []
-    pending: list[nn.Module] = []
-    n_conv = n_fc = 0
-    for m in layers:
-        kind = type(m).__name__
-        if isinstance(m, (nn.Dropout, nn.Identity)):
-            continue
-        if isinstance(m, nn.Linear):
-            n_fc += 1
-            b = m.bias.detach().clone() if m.bias is not None else torch.zeros(m.out_features)
-            stages.append(Stage(f"fc{n_fc}", "linear", m.weight.detach().clone(), b,
-                                pre=pending))
-            pending = []
-        elif isinstance(m, nn.Conv2d):
-            if m.padding_mode != "zeros":
-                raise _unsupported(f"Conv2d with padding_mode={m.padding_mode!r} (only zeros)")
-            n_conv += 1
-            b = m.bias.detach().clone() if m.bias is not None else torch.zeros(m.out_channels)
-            pad = m.padding if isinstance(m.padding, str) else pair(m.padding)
-            stages.append(Stage(f"conv{n_conv}", "conv", m.weight.detach().clone(), b,
-                                pre=pending, stride=pair(m.stride), padding=pad,
-                                dilation=pair(m.dilation), groups=m.groups))
-            pending = []
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            if not stages or pending or stages[-1].relu:
-                raise ConversionError(f"{kind} must directly follow a Linear or Conv2d layer "
-                                      f"to be folded into it")
-            _fold_bn(stages[-1], m)
-        elif isinstance(m, nn.ReLU):
-            if not stages:
-                raise ConversionError("ReLU before the first Linear/Conv2d layer is not supported")
-            if any(isinstance(p, nn.AvgPool2d) for p in pending):
-                raise ConversionError("ReLU after AvgPool2d is not supported: put the ReLU "
-                                      "before the pooling")
-            stages[-1].relu = True
-        elif isinstance(m, (nn.AvgPool2d, nn.MaxPool2d, nn.Flatten)):
-            if isinstance(m, nn.MaxPool2d) and (m.dilation != 1 or m.ceil_mode):
-                raise _unsupported(f"MaxPool2d with dilation={m.dilation}, ceil_mode={m.ceil_mode}")
-            if isinstance(m, nn.AvgPool2d) and (m.ceil_mode or m.divisor_override):
-                raise _unsupported("AvgPool2d with ceil_mode or divisor_override")
-            pending.append(copy.deepcopy(m))
-        else:
-            raise _unsupported(f"'{kind}' ({m})")
-    if not stages:
-        raise ConversionError("the model has no Linear or Conv2d layer to convert")
-    if pending:
-        raise ConversionError(f"the model ends with {[type(p).__name__ for p in pending]}; "
-                              f"the last layer must be Linear or Conv2d")
+    """Turn ``model`` (in eval mode, on the CPU) into a graph of stages, BatchNorm folded;
+    shapes from a dummy forward. ConversionError names any op it cannot convert."""
+    stages = _Parser(model, tuple(input_shape)).run()
+    if graph.is_chain(graph.link(stages)):
+        counts: dict[str, int] = {}
+        for s in stages:
+            prefix = "fc" if s.kind == "linear" else "conv"
+            counts[prefix] = counts.get(prefix, 0) + 1
+            s.name = f"{prefix}{counts[prefix]}"
     for s in stages:
-        if s.weight.numel() == 0:
-            raise ConversionError(f"layer {s.name} has zero size (weight shape "
-                                  f"{tuple(s.weight.shape)}); every layer needs at least one "
-                                  f"input and one output")
-        if not (torch.isfinite(s.weight).all() and torch.isfinite(s.bias).all()):
-            raise ConversionError(f"layer {s.name} has NaN or infinite weights or biases "
-                                  f"(after BatchNorm folding)")
+        for t in s.terms():
+            if t.weight.numel() == 0:
+                raise ConversionError(f"layer {s.name} has zero size (weight shape "
+                                      f"{tuple(t.weight.shape)}); every layer needs at least "
+                                      f"one input and one output")
+            if not (torch.isfinite(t.weight).all() and torch.isfinite(s.bias).all()):
+                raise ConversionError(f"layer {s.name} has NaN or infinite weights or biases "
+                                      f"(after BatchNorm folding)")
     infer_shapes(stages, input_shape)
     return stages
 
 
 def infer_shapes(stages: list[Stage], input_shape: tuple[int, ...]) -> None:
-    """Set every stage's ``in_shape``/``out_shape`` by a forward pass of one zero input."""
-    x = torch.zeros((1, *input_shape), dtype=stages[0].weight.dtype)
-    for s in stages:
-        s.in_shape = tuple(x.shape[1:])
+    """Set every stage's (and term's) ``in_shape``/``out_shape`` by a forward pass of one
+    zero input."""
+    outputs = {graph.INPUT: torch.zeros((1, *input_shape), dtype=stages[0].weight.dtype)}
+    for l, s in enumerate(graph.link(stages)):
         try:
-            x = s.ann_forward(x)
+            for t in s.terms():
+                t.in_shape = tuple(graph.gather(outputs, t.sources).shape[1:])
+            outputs[l] = graph.stage_forward(s, outputs)
         except RuntimeError as e:
             raise ConversionError(f"layer {s.name} does not accept input of shape "
-                                  f"{tuple(s.in_shape)} (from input shape {input_shape}): "
+                                  f"{s.in_shape} (from input shape {tuple(input_shape)}): "
                                   f"{e}") from e
-        s.out_shape = tuple(x.shape[1:])
-
-
+        for t in s.terms():
+            t.out_shape = tuple(outputs[l].shape[1:])

@@ -11,8 +11,8 @@ from torch import nn
 from ..codes import CODES
 from ..errors import ParameterError, check_device, check_number
 from ..neurons import NeuronModel, NeuronParams
+from ..sim.graph import forward, stage_activations
 from ..sim.network import SpikingNetwork
-from ..sim.stages import stage_activations
 from .normalize import check_percentile, compute_lambdas, normalize
 from .parse import ConversionError, parse
 
@@ -38,6 +38,22 @@ def _check_calibration(calibration: torch.Tensor) -> torch.Tensor:
     return calibration.float()
 
 
+@torch.no_grad()
+def _check_equal(model: nn.Module, stages, x: torch.Tensor) -> None:
+    """ConversionError unless the parsed stages compute what the model computes on ``x``
+    (a guard against any op the parser misread)."""
+    want = model(x)
+    if not isinstance(want, torch.Tensor):
+        raise ConversionError(f"the model returns {type(want).__name__}, not one tensor")
+    got = forward(stages, x)[-1].reshape(want.shape)
+    tol = 1e-4 * (1 + float(want.abs().max()))
+    err = float((got - want).abs().max())
+    if not err <= tol:
+        raise ConversionError(f"the converted layers do not reproduce the model's output "
+                              f"(max difference {err:.3g}); an operation in forward() was not "
+                              f"understood: please report the model")
+
+
 def convert(model: nn.Module, calibration: torch.Tensor, *, percentile: float | None = 99.9,
             code: str = "rate", reset: str = "subtract", threshold: float = 1.0,
             leak: float = 1.0, bits: int = 8,
@@ -46,7 +62,8 @@ def convert(model: nn.Module, calibration: torch.Tensor, *, percentile: float | 
     """Convert a trained ANN into a spiking network.
 
     Args:
-        model: torch module of Linear/Conv2d/BatchNorm/ReLU/AvgPool2d/MaxPool2d/Flatten/Dropout.
+        model: torch module: a chain or a graph (residual additions, concatenations) of the
+            layers in :data:`spikescope.SUPPORTED_LAYERS`, see :mod:`spikescope.convert.parse`.
         calibration: (B, ...) inputs in [0, 1] used to find the per-layer lambdas.
         percentile: p for lambda_l (100 = max-norm, None = no normalization).
         code: spike code, a name in :data:`spikescope.CODES` (or a Code subclass).
@@ -77,6 +94,7 @@ def convert(model: nn.Module, calibration: torch.Tensor, *, percentile: float | 
                                                   integer=True, low=0),
                           graded=bool(options.pop("graded", False)))
     bits = check_number("bits", bits, integer=True, low=1, high=32)
+    calibration = calibration.cpu()
     model = copy.deepcopy(model).eval().cpu()
     stages = parse(model, tuple(calibration.shape[1:]))
     try:
@@ -84,6 +102,7 @@ def convert(model: nn.Module, calibration: torch.Tensor, *, percentile: float | 
     except RuntimeError as e:
         raise ConversionError(f"calibration data of shape {tuple(calibration.shape[1:])} does "
                               f"not fit the model: {e}") from e
+    _check_equal(model, stages, calibration[:16])
     lambdas = compute_lambdas(acts, percentile)
     net = SpikingNetwork(normalize(stages, lambdas), lambdas, params, code=code, neuron=neuron,
                          percentile=percentile, bits=int(bits),

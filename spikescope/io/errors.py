@@ -14,6 +14,8 @@ from ..errors import UnsafeModelError as UnsafeModelError
 class UnsupportedLayer(nn.Module):
     """Placeholder for a layer spikescope cannot convert (so it can be reported)."""
 
+    spikescope_leaf = True  # a layer of its own when the model is traced
+
     def __init__(self, kind: str, detail: str = "") -> None:
         super().__init__()
         self.kind, self.detail = kind, detail

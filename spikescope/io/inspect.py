@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..convert.parse import SUPPORTED_LAYERS, ConversionError, leaf_layers, parse
+from ..convert.layers import BATCHNORM, DROPPED, POOLS, SYNAPTIC
+from ..convert.parse import SUPPORTED_LAYERS, ConversionError, examples_of, parse, trace
 from .errors import UnsupportedLayer
 
 
@@ -62,6 +63,8 @@ class ModelReport:
         return "\n".join(rows)
 
 
+SUPPORTED_TYPES = {t.__name__ for t in (*SYNAPTIC, *BATCHNORM, *POOLS, *DROPPED, nn.ReLU,
+                                         nn.Flatten, nn.Upsample)}
 MAX_INSPECT_ELEMENTS = 16_000_000
 """Largest input (elements per sample) :func:`inspect_model` pushes through a model."""
 
@@ -84,30 +87,29 @@ def inspect_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelReport
             f"{MAX_INSPECT_ELEMENTS:,} elements per sample (spikescope.io.inspect."
             f"MAX_INSPECT_ELEMENTS)"))
     try:
-        layers = leaf_layers(model)
+        gm = trace(model)
     except ConversionError as e:
         return ModelReport([], input_shape, error=str(e), unsupported=[type(model).__name__])
+    modules = dict(gm.named_modules())
+    try:
+        shapes = {n.target: tuple(v.shape[1:]) for n, v in examples_of(gm, input_shape).items()
+                  if n.op == "call_module" and isinstance(v, torch.Tensor)}
+        error = None
+    except Exception as e:  # noqa: BLE001 - any failure is reported, not raised
+        shapes, error = {}, f"the model does not accept input of shape {input_shape}: {e}"
     infos: list[LayerInfo] = []
     unsupported: list[str] = []
-    x: torch.Tensor | None = torch.zeros((1, *input_shape))
-    error = None
-    for i, m in enumerate(layers):
+    for node in gm.graph.nodes:
+        if node.op != "call_module":
+            continue
+        m = modules[node.target]
         kind = m.kind if isinstance(m, UnsupportedLayer) else type(m).__name__
-        ok = not isinstance(m, UnsupportedLayer) and kind in SUPPORTED_LAYERS
+        ok = not isinstance(m, UnsupportedLayer) and kind in SUPPORTED_TYPES
         if not ok:
             unsupported.append(kind)
-        shape = None
-        if x is not None:
-            try:
-                with torch.no_grad():
-                    x = m.eval()(x)
-                shape = tuple(x.shape[1:])
-            except Exception as e:  # noqa: BLE001 - any failure is reported, not raised
-                if ok and error is None:
-                    error = f"layer {i} ({kind}) does not accept its input: {e}"
-                x = None
+        shape = shapes.get(node.target)
         n = sum(p.numel() for p in m.parameters())
-        infos.append(LayerInfo(f"{i}", kind, ok, n, shape))
+        infos.append(LayerInfo(node.target, kind, ok, n, shape))
     if unsupported:
         error = (f"unsupported layer(s) {', '.join(dict.fromkeys(unsupported))}; spikescope "
                  f"converts {', '.join(SUPPORTED_LAYERS)}")

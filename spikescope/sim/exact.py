@@ -20,7 +20,6 @@ keeps its weights: analog input is not on a grid, and its current is computed th
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import torch
 from torch import nn
@@ -48,15 +47,15 @@ def input_bits(stage: Stage) -> int | None:
     size is not a power of two)."""
     q = 0
     for op in stage.pre:
-        if isinstance(op, nn.AvgPool2d):
-            kh, kw = (op.kernel_size, op.kernel_size) if isinstance(op.kernel_size, int) \
-                else op.kernel_size
-            area = kh * kw
-            pad = op.padding if isinstance(op.padding, int) else max(op.padding)
-            if area & (area - 1) or (pad and not op.count_include_pad):
+        if isinstance(op, (nn.AvgPool1d, nn.AvgPool2d)):
+            k = op.kernel_size if isinstance(op.kernel_size, (tuple, list)) else \
+                (op.kernel_size,) * (1 if isinstance(op, nn.AvgPool1d) else 2)
+            area = math.prod(k)
+            pad = max(op.padding) if isinstance(op.padding, (tuple, list)) else op.padding
+            if area & (area - 1) or (pad and not op.count_include_pad) or op.ceil_mode:
                 return None
             q += area.bit_length() - 1
-        elif not isinstance(op, (nn.MaxPool2d, nn.Flatten)):
+        elif not isinstance(op, (nn.MaxPool1d, nn.MaxPool2d, nn.Flatten, nn.Upsample)):
             return None
     return q
 
@@ -64,7 +63,10 @@ def input_bits(stage: Stage) -> int | None:
 def drive_bound(stage: Stage, *, nonnegative: bool = False) -> float:
     """Largest |partial sum| of one neuron's current for inputs in [-1, 1]: max_i sum_j
     |w_ij| + |b_i|; for inputs in [0, 1] (spikes) max_i max(sum w_ij^+, sum w_ij^-) + |b_i|."""
-    w = stage.weight.detach().flatten(1)
+    w = stage.weight.detach()
+    if stage.kind == "convT":  # (in, out/groups, ...): each output sums over the inputs
+        w = w.transpose(0, 1)
+    w = w.flatten(1) if w.dim() > 1 else w[:, None]
     s = torch.maximum(w.clamp(min=0).sum(1), (-w).clamp(min=0).sum(1)) if nonnegative \
         else w.abs().sum(1)
     return float((s + stage.bias.detach().abs()).max())
@@ -72,17 +74,23 @@ def drive_bound(stage: Stage, *, nonnegative: bool = False) -> float:
 
 def exact_stages(stages: list[Stage]) -> tuple[list[Stage], list[int | None]]:
     """The stages as simulated, and the grid exponent g of each layer's currents (multiples of
-    2^-g): stage 0 is kept as it is (None: no grid); a later stage whose input is on a dyadic
-    grid gets weights and bias rounded onto it; None where its input is not (no exact sums)."""
-    out, grids = [stages[0]], [None]
-    for s in stages[1:]:
-        q = input_bits(s)
-        if q is None:
+    2^-g): a stage fed by the network input is kept as it is (None: no grid); a stage whose
+    terms' inputs are all spikes on a dyadic grid gets every term's weights and the bias
+    rounded onto one grid (the bound covers the sum of all terms); None where an input is
+    not on a grid (no exact sums)."""
+    out, grids = [], []
+    for l, s in enumerate(stages):
+        terms = s.terms()
+        qs = [input_bits(t) for t in terms]
+        reads_input = any(-1 in (t.sources if t.sources is not None else (l - 1,))
+                          for t in terms)
+        if reads_input or any(q is None for q in qs):
             out.append(s)
             grids.append(None)
             continue
-        g = grid_exponent(drive_bound(s, nonnegative=True))
-        out.append(replace(s, weight=snap(s.weight, g - q), bias=snap(s.bias, g),
-                           pre=list(s.pre)))
+        g = grid_exponent(sum(drive_bound(t, nonnegative=True) for t in terms))
+        out.append(s.copy(weight=snap(s.weight, g - qs[0]), bias=snap(s.bias, g),
+                          branches=[b.copy(weight=snap(b.weight, g - q))
+                                    for b, q in zip(s.branches, qs[1:])]))
         grids.append(g)
     return out, grids

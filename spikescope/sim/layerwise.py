@@ -23,6 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..codes import gate_max
+from .graph import INPUT, gather
 from .stages import Stage, avg_pool
 
 if TYPE_CHECKING:
@@ -34,9 +35,11 @@ MAX_ELEMENTS = 12_000_000
 and an MLP 784-512-512-10, benchmarks/README.md)."""
 
 
-def has_max_pool(stage: Stage) -> bool:
-    """Whether ``stage`` pools its input with a (spiking, stateful) max-pool."""
-    return any(isinstance(p, nn.MaxPool2d) for p in stage.pre)
+def stateless_input(stage: Stage) -> bool:
+    """Whether ``stage``'s current is a function of this step's input alone: one term (no
+    branches) and no (spiking, stateful) max-pool."""
+    return not stage.branches and not any(isinstance(p, (nn.MaxPool1d, nn.MaxPool2d))
+                                          for p in stage.pre)
 
 
 def applicable(net: SpikingNetwork, timesteps: int, batch: int) -> bool:
@@ -45,17 +48,21 @@ def applicable(net: SpikingNetwork, timesteps: int, batch: int) -> bool:
         return False
     if not all(m.binary for m in net.layer_neurons) or any(g is None for g in net.grids[1:]):
         return False
+    if net.stages[0].branches:
+        return False
     return timesteps * batch * sum(net.n_neurons) <= MAX_ELEMENTS
 
 
-def _apply_pre(net: SpikingNetwork, l: int, h: torch.Tensor) -> torch.Tensor:
-    """Layer l's pre ops on all steps at once, h (T, B, ...); the spiking max-pool gate uses
-    the running counts of every step (and leaves the final counts for later step() calls)."""
+def _apply_pre(net: SpikingNetwork, key: int | tuple[int, int], pre: list[nn.Module],
+               h: torch.Tensor) -> torch.Tensor:
+    """A term's pre ops on all steps at once, h (T, B, ...); the spiking max-pool gate uses
+    the running counts of every step (and leaves the final counts for later step() calls,
+    under the key :meth:`Code.apply_pre` uses: layer l or (l, branch j))."""
     T, B = h.shape[:2]
-    for i, op in enumerate(net.stages[l].pre):
-        if isinstance(op, nn.MaxPool2d):
+    for i, op in enumerate(pre):
+        if isinstance(op, (nn.MaxPool1d, nn.MaxPool2d)):
             counts = h.cumsum(0)
-            net.run_state.pool_counts[(l, i)] = counts[-1].clone()
+            net.run_state.pool_counts[(key, i)] = counts[-1].clone()
             h = gate_max(counts.flatten(0, 1), op, h.flatten(0, 1))
         elif isinstance(op, nn.AvgPool2d):
             h = avg_pool(op, h.flatten(0, 1))
@@ -63,6 +70,14 @@ def _apply_pre(net: SpikingNetwork, l: int, h: torch.Tensor) -> torch.Tensor:
             h = op(h.flatten(0, 1))
         h = h.unflatten(0, (T, B))
     return h
+
+
+def _term_current(net: SpikingNetwork, key: int | tuple[int, int], term: Stage,
+                  trains: dict[int, torch.Tensor], *, bias: bool) -> torch.Tensor:
+    """One synaptic term's current over all steps, (T, B, ...)."""
+    h = _apply_pre(net, key, term.pre, gather(trains, term.sources, dim=2))
+    T, B = h.shape[:2]
+    return term.synapse(h.flatten(0, 1), bias=bias).unflatten(0, (T, B))
 
 
 @torch.no_grad()
@@ -83,13 +98,15 @@ def run(net: SpikingNetwork, inputs: torch.Tensor, first_current: torch.Tensor |
         current = first_current.unsqueeze(0)  # (1, B, ...): the same every step
     else:
         current = torch.stack([code.layer_current(run_state, 0, inputs[t]) for t in range(T)])
-    last, spikes = len(net.stages) - 1, inputs
-    synapses = net.simulated_stages
+    last, trains = len(net.stages) - 1, {INPUT: inputs}
+    synapses, last_use = net.simulated_stages, net._last_use
     layers = range(len(net.stages))
     for l in tqdm(layers, desc="simulating layers", leave=False) if progress else layers:
         if l:
-            h = _apply_pre(net, l, spikes)
-            current = synapses[l].synapse(h.flatten(0, 1)).unflatten(0, (T, B))
+            syn = synapses[l]
+            current = _term_current(net, l, syn, trains, bias=True)
+            for j, br in enumerate(syn.branches):
+                current = current + _term_current(net, (l, j), br, trains, bias=False)
         integrate_only = l == last and net.readout == "membrane"
         layer = net.layer_neurons[l].run_layer(
             current, run_state.neurons[l], T, clamp=min(net.clamp_delay * l, T),
@@ -97,6 +114,8 @@ def run(net: SpikingNetwork, inputs: torch.Tensor, first_current: torch.Tensor |
             trace=l == last or run_state.recorder.wants_membrane(l))
         run_state.neurons[l] = layer.state
         run_state.recorder.add_layer_run(l, layer)
-        spikes = layer.spikes
+        trains[l] = layer.spikes
+        for i in [i for i in trains if last_use.get(i, last) <= l]:
+            del trains[i]  # no later stage reads it
     run_state.recorder.end_run(in_ops)
     run_state.t = T

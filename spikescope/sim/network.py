@@ -22,11 +22,11 @@ from ..codes import CODES, Code
 from ..codes.encoders import encode
 from ..errors import ParameterError, ResourceLimitError, check_number
 from ..neurons import NeuronModel, NeuronParams, NeuronState, neuron_model
-from . import layerwise
+from . import graph, layerwise
 from .exact import exact_stages
 from .recorder import RECORDABLE, Recorder
 from .recording import Recording
-from .stages import Stage, fan_out, stage_activations
+from .stages import Stage
 from .state import RunState
 
 __all__ = ["CODES", "READOUTS", "RECORDABLE", "SpikingNetwork"]
@@ -87,10 +87,8 @@ class SpikingNetwork:
         self.clamp_delay = int(clamp_delay)
         self.readout = readout
         self.dt_ms = float(dt_ms)
-        self.input_fan_out = fan_out(stages[0])
-        # fan-out of layer l's neurons = fan-in structure of layer l+1; the output has none
-        self.fan_outs = [fan_out(s) for s in stages[1:]]
-        self.fan_outs.append(torch.zeros(stages[-1].n_neurons))
+        # fan-out of a stage's neurons: the connections of every term that reads them
+        self.input_fan_out, self.fan_outs = graph.fan_outs(self.stages)
         self._count_helpers()
         self.run_state: RunState | None = None
         self.spike_code = code_cls(self, **code_options)
@@ -126,10 +124,17 @@ class SpikingNetwork:
 
     @stages.setter
     def stages(self, stages: list[Stage]) -> None:
-        self._stages = stages
+        self._stages = graph.link(stages)
+        self._last_use = graph.last_use(stages)
         self._synapses, self._grids = exact_stages(stages)
         self._n_neurons = [st.n_neurons for st in stages]
         self.run_state = None
+
+    @property
+    def is_chain(self) -> bool:
+        """Whether the network is a plain chain of layers (no joins: residual additions or
+        concatenations); see :mod:`spikescope.sim.graph`."""
+        return graph.is_chain(self.stages)
 
     @property
     def params(self) -> NeuronParams:
@@ -186,8 +191,9 @@ class SpikingNetwork:
 
     def to(self, device: torch.device | str) -> SpikingNetwork:
         """Move weights (and any state) to ``device``; returns self."""
-        for s in self.stages + self._synapses[1:]:
-            s.weight, s.bias = s.weight.to(device), s.bias.to(device)
+        for s in self.stages + self._synapses:
+            for t in s.terms():
+                t.weight, t.bias = t.weight.to(device), t.bias.to(device)
         self.input_fan_out = self.input_fan_out.to(device)
         self.fan_outs = [f.to(device) for f in self.fan_outs]
         self._count_helpers()
@@ -205,14 +211,11 @@ class SpikingNetwork:
     @torch.no_grad()
     def ann_forward(self, x: torch.Tensor) -> torch.Tensor:
         """Output of the normalized ANN (the original output divided by lambda_L)."""
-        h = self.check_input(x)
-        for s in self.stages:
-            h = s.ann_forward(h)
-        return h
+        return graph.forward(self.stages, self.check_input(x))[-1]
 
     def ann_activations(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Normalized ANN activations (ReLU'd) per layer, (B, N) each: the target rates."""
-        return stage_activations(self.stages, self.check_input(x))
+        return graph.stage_activations(self.stages, self.check_input(x))
 
     # ----------------------------------------------------------------- simulation
     def check_input(self, x: torch.Tensor, *, time_major: bool = False) -> torch.Tensor:
@@ -312,15 +315,16 @@ class SpikingNetwork:
         B = run.batch
         x_t = code.before_step(run, x_t)
         in_ops = self.input_ops(x_t) if input_ops is None else input_ops
-        h = x_t
-        for l in range(len(self.stages)):
+        run.outputs = outputs = {graph.INPUT: x_t}
+        for l, stage in enumerate(self.stages):
             current = first_current if (l == 0 and first_current is not None) \
-                else code.layer_current(run, l, h)
-            h = code.neuron_step(run, l, current)
+                else code.layer_current(run, l, graph.gather(outputs, stage.sources))
+            h = outputs[l] = code.neuron_step(run, l, current)
             flat = h.reshape(B, -1)
             run.recorder.add_layer_step(l, flat, run.neurons[l].v.reshape(B, -1),
                                         flat @ self._count_ops[l])
         code.after_step(run)
+        run.outputs = {}
         run.recorder.end_step(in_ops)
         run.t += 1
         return h.reshape(B, -1)
@@ -358,7 +362,7 @@ class SpikingNetwork:
         first = in_ops = None
         if encoding == "analog" and self.spike_code.layerwise():
             in_ops = self.input_ops(x)  # the same input every step: its ops once
-            if not layerwise.has_max_pool(self.stages[0]):  # and its current once
+            if layerwise.stateless_input(self.stages[0]):  # and its current once
                 first = self.spike_code.layer_current(self.run_state, 0, x).contiguous()
         if layerwise.applicable(self, int(timesteps), B):
             layerwise.run(self, inputs, first, in_ops, progress=progress)

@@ -1,9 +1,13 @@
-"""Stages: the layers of a converted network as the simulator sees them.
+"""Stages: the nodes of a converted network as the simulator sees them.
 
-A stage is one layer of spiking neurons: the pooling/flatten ops applied to the incoming
-spikes (``pre``), then a Linear or Conv2d synaptic map with weights ``weight`` and bias
-``bias``, then (in the ANN) an optional ReLU. This module also counts a stage's exact fan-in
-and fan-out (thesis Sec. 2.1.2.5) and runs the ANN through a list of stages.
+A stage is one population of spiking neurons. Its input current is a sum of synaptic terms:
+the stage's own term (the spikes of the stages ``sources``, concatenated along channels, then
+the pooling/flatten/upsampling ops ``pre``, then a synaptic map ``kind`` with weights
+``weight`` and bias ``bias``) plus any ``branches`` (terms of the same form without a bias,
+e.g. a residual shortcut). In the ANN an optional ReLU follows. A network is a list of stages
+in topological order; source -1 is the network input, and a chain has ``sources == (l-1,)``
+and no branches. This module also counts a term's exact fan-in and fan-out (thesis Sec.
+2.1.2.5); :mod:`.graph` runs the ANN through the stages.
 """
 
 from __future__ import annotations
@@ -14,13 +18,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+KINDS = ("linear", "conv", "conv1d", "convT", "identity")
+"""Synaptic maps: Linear, Conv2d, Conv1d, ConvTranspose2d, and a per-channel scaling
+(``identity``: weight (C,), e.g. a residual shortcut without a convolution)."""
+
 
 @dataclass
 class Stage:
-    """One spiking layer: ``pre`` ops on incoming spikes, then a Linear/Conv2d map."""
+    """One spiking layer (or one synaptic term of it): ``pre`` ops on the spikes of
+    ``sources``, then a synaptic map of one of :data:`KINDS`; ``branches`` are further terms
+    summed into the same neurons' current (see the module docstring)."""
 
     name: str
-    kind: str  # "linear" or "conv"
+    kind: str  # one of KINDS
     weight: torch.Tensor
     bias: torch.Tensor
     pre: list[nn.Module] = field(default_factory=list)
@@ -31,16 +41,37 @@ class Stage:
     groups: int = 1
     in_shape: tuple[int, ...] = ()
     out_shape: tuple[int, ...] = ()
+    sources: tuple[int, ...] | None = None  # None: the previous stage (a chain)
+    branches: list[Stage] = field(default_factory=list)
+    output_padding: tuple[int, ...] = (0, 0)
 
     def synapse(self, x: torch.Tensor, *, bias: bool = True) -> torch.Tensor:
         """The synaptic map W x (+ b) on a batch of inputs (after ``pre``)."""
         b = self.bias if bias else None
         if self.kind == "linear":
             return F.linear(x, self.weight, b)
-        return F.conv2d(x, self.weight, b, self.stride, self.padding, self.dilation, self.groups)
+        if self.kind == "conv":
+            return F.conv2d(x, self.weight, b, self.stride, self.padding, self.dilation,
+                            self.groups)
+        if self.kind == "conv1d":
+            return F.conv1d(x, self.weight, b, self.stride[:1], self.padding
+                            if isinstance(self.padding, str) else self.padding[:1],
+                            self.dilation[:1], self.groups)
+        if self.kind == "convT":
+            return F.conv_transpose2d(x, self.weight, b, self.stride, self.padding,
+                                      self.output_padding, self.groups, self.dilation)
+        if self.kind == "identity":
+            z = x * self.weight.view(-1, *([1] * (x.dim() - 2)))
+            return z + b.view(-1, *([1] * (x.dim() - 2))) if b is not None else z
+        raise ValueError(f"unknown synapse kind {self.kind!r}; one of {KINDS}")
+
+    def terms(self) -> list[Stage]:
+        """The stage's own synaptic term and its branches."""
+        return [self, *self.branches]
 
     def ann_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """ANN forward of this stage: pre ops, synapse, ReLU if the ANN had one."""
+        """ANN forward of this stage's own term on its input ``x``: pre ops, synapse, ReLU if
+        the ANN had one (a stage with branches needs :func:`spikescope.sim.graph.forward`)."""
         for op in self.pre:
             x = op(x)
         z = self.synapse(x)
@@ -53,10 +84,15 @@ class Stage:
             n *= d
         return n
 
-    def scaled(self, w_scale: float, b_scale: float) -> Stage:
+    def copy(self, **changes) -> Stage:
+        """A copy (own ``pre`` and ``branches`` lists) with ``changes`` applied."""
+        changes.setdefault("pre", list(self.pre))
+        changes.setdefault("branches", [b.copy() for b in self.branches])
+        return replace(self, **changes)
+
+    def scaled(self, w_scale: float | torch.Tensor, b_scale: float) -> Stage:
         """A copy with W * w_scale and b * b_scale (used by normalization)."""
-        return replace(self, weight=self.weight * w_scale, bias=self.bias * b_scale,
-                       pre=list(self.pre))
+        return self.copy(weight=self.weight * w_scale, bias=self.bias * b_scale)
 
 
 POOL_MATRIX_MAX = 1024
@@ -100,39 +136,46 @@ def fan_out(stage: Stage) -> torch.Tensor:
 
 def _fan_out(stage: Stage) -> torch.Tensor:
     w = torch.ones_like(stage.weight)
-    ones_stage = replace(stage, weight=w, bias=torch.zeros_like(stage.bias), pre=[])
+    ones_stage = replace(stage, weight=w, bias=torch.zeros_like(stage.bias), pre=[],
+                         branches=[])
     x = torch.zeros((1, *stage.in_shape), dtype=w.dtype, requires_grad=True)
     h = x
     for op in stage.pre:
-        if isinstance(op, (nn.AvgPool2d, nn.MaxPool2d)):
-            h = F.avg_pool2d(h, op.kernel_size, op.stride, op.padding, divisor_override=1)
-        else:
-            h = op(h)
+        h = window_sum(op, h) if isinstance(op, POOLS) else op(h)
     y = ones_stage.synapse(h, bias=False)
     (g,) = torch.autograd.grad(y, x, torch.ones_like(y))
     return g.reshape(-1).round()
 
 
+POOLS = (nn.AvgPool1d, nn.AvgPool2d, nn.MaxPool1d, nn.MaxPool2d)
+
+
+def window_sum(op: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    """The connections of pooling ``op``: the sum over each of its windows."""
+    if isinstance(op, (nn.AvgPool1d, nn.MaxPool1d)):
+        k, st, pad = (_first(v) for v in (op.kernel_size, op.stride or op.kernel_size,
+                                          op.padding))
+        return F.avg_pool2d(h.unsqueeze(-2), (1, k), (1, st), (0, pad), ceil_mode=op.ceil_mode,
+                            count_include_pad=True, divisor_override=1).squeeze(-2)
+    return F.avg_pool2d(h, op.kernel_size, op.stride, op.padding, ceil_mode=op.ceil_mode,
+                        count_include_pad=True, divisor_override=1)
+
+
+def _first(v) -> int:
+    return int(v[0] if isinstance(v, (tuple, list)) else v)
+
+
 @torch.no_grad()
 def fan_in(stage: Stage) -> torch.Tensor:
-    """Exact fan-in of every neuron of ``stage`` (flat): the connections (MACs in the ANN)
-    into it from the layer's input after pooling; fewer at padded convolution borders."""
-    h = torch.zeros((1, *stage.in_shape), dtype=stage.weight.dtype, device=stage.weight.device)
-    for op in stage.pre:
-        h = op(h)
-    ones = replace(stage, weight=torch.ones_like(stage.weight),
-                   bias=torch.zeros_like(stage.bias), pre=[])
-    return ones.synapse(torch.ones_like(h), bias=False).reshape(-1).round()
-
-
-@torch.no_grad()
-def stage_activations(stages: list[Stage], x: torch.Tensor,
-                      batch_size: int = 512) -> list[torch.Tensor]:
-    """ANN activations after each stage (ReLU applied), flattened to (B, N) per stage."""
-    outs: list[list[torch.Tensor]] = [[] for _ in stages]
-    for i in range(0, len(x), batch_size):
-        h = x[i:i + batch_size]
-        for l, s in enumerate(stages):
-            h = s.ann_forward(h)
-            outs[l].append(torch.relu(h).reshape(len(h), -1))
-    return [torch.cat(o) for o in outs]
+    """Exact fan-in of every neuron of ``stage`` (flat), all its terms together: the
+    connections (MACs in the ANN) into it from the terms' inputs after pooling; fewer at
+    padded convolution borders."""
+    total = 0
+    for term in stage.terms():
+        h = torch.zeros((1, *term.in_shape), dtype=term.weight.dtype, device=term.weight.device)
+        for op in term.pre:
+            h = op(h)
+        ones = replace(term, weight=torch.ones_like(term.weight),
+                       bias=torch.zeros_like(term.bias), pre=[], branches=[])
+        total = total + ones.synapse(torch.ones_like(h), bias=False).reshape(-1).round()
+    return total

@@ -24,3 +24,5 @@ class RunState:
     t: int = 0
     pool_counts: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
     code: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[int, torch.Tensor] = field(default_factory=dict)
+    """During a step: the outputs of the stages stepped so far (-1: the step's input)."""
