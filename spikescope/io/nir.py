@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..codes import CODES
 from ..convert.parse import ConversionError, infer_shapes
 from ..neurons import NEURONS, NeuronParams
+from ..sim.graph import INPUT
 from ..sim.network import SpikingNetwork
-from ..sim.stages import Stage, pair
+from ..sim.stages import Stage
 from .errors import ModelLoadError
 from .nir_checks import check_graph
 from .nir_conventions import (
@@ -32,6 +32,7 @@ from .nir_conventions import (
     lif_leak_gain,
     resolve_dt,
 )
+from .nir_graph import export_nodes, join_parts, path_term, paths_into, populations
 from .safety import DEFAULT_MAX_BYTES
 
 
@@ -61,9 +62,13 @@ def to_nir(net: SpikingNetwork, *, reset: str | None = None, if_r: str = "nir",
            lif_r: str = "tau/dt") -> Any:
     """Export a SpikingNetwork as a ``nir.NIRGraph``.
 
-    Chain: Input -> per layer [AvgPool2d / Flatten] -> Affine or Conv2d -> IF (leak = 1; R =
-    1 / dt, NIR's dv/dt = R I) or LIF (leak < 1; tau = dt / (1 - leak), R = tau / dt, forward
-    Euler) -> Output. Weights are the normalized ones, so the graph runs as the converted SNN.
+    Per layer: each synaptic term as [AvgPool2d / Flatten] -> Affine, Conv2d or Conv1d, all
+    its terms' edges into one IF (leak = 1; R = 1 / dt, NIR's dv/dt = R I) or LIF (leak < 1;
+    tau = dt / (1 - leak), R = tau / dt, forward Euler) node, which NIR sums: residual
+    additions and concatenations (as weight slices per source) need no other node; identity
+    shortcuts are diagonal 1x1 Conv2d / Affine nodes (see :mod:`.nir_graph`, which also lists
+    what is refused: ConvTranspose2d, upsampling, max-pooling). Input and Output end the
+    graph. Weights are the normalized ones, so the graph runs as the converted SNN.
     v_threshold is the float32 number just below the threshold (NIR fires at v > t, spikescope
     at v >= t). NIR neurons reset to ``v_reset``; spikescope's reset by subtraction, refractory
     period, graded spikes, lambdas and dt are kept in node/graph ``metadata`` (read back by
@@ -89,49 +94,16 @@ def to_nir(net: SpikingNetwork, *, reset: str | None = None, if_r: str = "nir",
         import warnings
 
         warnings.warn("NIR export: " + "; ".join(notes), NIRSemanticsWarning, stacklevel=2)
-    nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(net.input_shape))}
-    order = ["input"]
-    for li, s in enumerate(net.stages):
-        shape = tuple(s.in_shape)
-        for j, op in enumerate(s.pre):
-            key = f"{s.name}_pre{j}"
-            if isinstance(op, nn.AvgPool2d):
-                nodes[key] = nir.AvgPool2d(kernel_size=np.array(_int_pair(op.kernel_size)),
-                                           stride=np.array(_int_pair(op.stride)),
-                                           padding=np.array(_int_pair(op.padding)))
-                if op.padding and op.count_include_pad is False:
-                    raise ConversionError(f"{s.name}: AvgPool2d with count_include_pad=False "
-                                          f"has no NIR equivalent")
-            elif isinstance(op, nn.Flatten):
-                if op.start_dim != 1 or op.end_dim != -1:
-                    raise ConversionError(f"{s.name}: Flatten({op.start_dim}, {op.end_dim}) "
-                                          f"has no NIR equivalent")
-                nodes[key] = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0,
-                                         end_dim=-1)
-            else:
-                raise ConversionError(f"{s.name}: {type(op).__name__} (spiking max-pooling) "
-                                      f"has no NIR equivalent; use AvgPool2d")
-            shape = tuple(op(torch.zeros((1, *shape))).shape[1:])
-            order.append(key)
-        w = s.weight.detach().cpu().numpy().astype(np.float32)
-        b = s.bias.detach().cpu().numpy().astype(np.float32)
-        if lif_r == "unit" and net.params.leak != 1.0 and not (
-                li == len(net.stages) - 1 and net.readout == "membrane"):
-            w, b = w / np.float32(1.0 - net.params.leak), b / np.float32(1.0 - net.params.leak)
-        if s.kind == "linear":
-            nodes[s.name] = nir.Affine(weight=w, bias=b)
-        else:
-            if isinstance(s.padding, str):
-                raise ConversionError(f"{s.name}: padding={s.padding!r}; export needs numbers")
-            nodes[s.name] = nir.Conv2d(input_shape=tuple(shape[1:]), weight=w,
-                                       stride=tuple(s.stride), padding=tuple(s.padding),
-                                       dilation=tuple(s.dilation), groups=int(s.groups), bias=b)
-        order.append(s.name)
-        key = f"{s.name}_neurons"
-        nodes[key] = _neuron_node(net, s, li == len(net.stages) - 1, reset, if_r, lif_r)
-        order.append(key)
-    nodes["output"] = nir.Output(output_type=np.array(net.stages[-1].out_shape))
-    order.append("output")
+    last = len(net.stages) - 1
+    unit_lif = lif_r == "unit" and net.params.leak != 1.0
+
+    def divisor(l: int) -> np.float32 | None:
+        membrane = l == last and net.readout == "membrane"
+        return np.float32(1.0 - net.params.leak) if unit_lif and not membrane else None
+
+    nodes, edges = export_nodes(
+        net.stages, net.input_shape,
+        lambda l, s: _neuron_node(net, s, l == last, reset, if_r, lif_r), divisor)
     meta = {"producer": "spikescope", "dt_ms": float(net.dt_ms), "readout": net.readout,
             "code": net.code, "neuron": net.neuron.name, "reset": reset, "if_r": if_r,
             "lif_r": lif_r,
@@ -139,12 +111,7 @@ def to_nir(net: SpikingNetwork, *, reset: str | None = None, if_r: str = "nir",
             "lambdas": np.array(net.lambdas, np.float64), "bits": int(net.bits),
             "percentile": float("nan") if net.percentile is None else float(net.percentile),
             "refractory": int(net.params.refractory), "graded": int(net.params.graded)}
-    return nir.NIRGraph(nodes=nodes, edges=list(zip(order[:-1], order[1:])), metadata=meta)
-
-
-def _int_pair(v: Any) -> tuple[int, int]:
-    """:func:`pair` with every entry an int (NIR attributes may be numpy arrays of numpy ints)."""
-    return pair([int(x) for x in v] if isinstance(v, (tuple, list, np.ndarray)) else v)
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 
 
 def _meta_str(v: Any, default: str) -> str:
@@ -170,16 +137,21 @@ def from_nir(graph: Any, *, dt_ms: float | None = None, if_r: str | None = None
              ) -> SpikingNetwork:
     """Build a SpikingNetwork from a NIR graph of the supported subset.
 
-    Supported: a chain Input -> ([AvgPool2d | SumPool2d | Flatten]* -> Affine | Linear | Conv2d
-    -> IF | LIF) * -> Output, optionally ending in an integrator ``I`` (membrane readout);
-    the same threshold and leak in every spiking layer and v_reset = 0. The time step is
+    Supported: a feed-forward graph from one Input to one Output in which every neuron node
+    (IF, LIF; an integrator ``I`` as the output layer: membrane readout) is a layer, and every
+    path into it from the Input or another neuron node ([AvgPool2d | SumPool2d | Flatten]*
+    then Affine | Linear | Conv2d | Conv1d | Scale, or pools alone: an identity) is one
+    synaptic term; several edges into one node are summed, as NIR defines (residual
+    additions, and concatenations written as weight slices, :mod:`.nir_graph`). The same
+    threshold and leak in every spiking layer and v_reset = 0. The time step is
     ``dt_ms``, else the graph's metadata, else the one implied by unit-gain neurons (warns),
     else 1 ms. The per-step input gain of the neurons (R dt for IF as NIR defines it, or R
     with ``if_r="unit"`` for snnTorch/Norse/sinabs files; R dt/tau for LIF, which needs
     dt < tau) is folded into the weights; NIR's v > v_threshold becomes v >= the next float32
     up (see :mod:`spikescope.io.nir_conventions`); SumPool2d becomes
     AvgPool2d with the kernel area folded into the next weights. Raises ConversionError naming
-    the first node outside this subset.
+    the first node outside this subset (cycles, nodes that do not lead to the Output, a pool
+    between a synaptic node and its neurons, two synaptic nodes in a row).
     """
     import nir
 
@@ -187,109 +159,41 @@ def from_nir(graph: Any, *, dt_ms: float | None = None, if_r: str | None = None
         raise ConversionError(f"expected a nir.NIRGraph, got {type(graph).__name__}")
     check_graph(graph, dt_ms)  # structure, values and metadata, naming node and field
     meta = dict(graph.metadata or {})
-    succ: dict[str, list[str]] = {}
-    for a, b in graph.edges:
-        succ.setdefault(a, []).append(b)
-    inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
-    if len(inputs) != 1:
-        raise ConversionError(f"NIR graph must have exactly one Input node, has {len(inputs)}")
+    inp, pops, preds = populations(graph)
     dt_ms, dt_known = resolve_dt(graph, dt_ms, meta)
     dt = dt_ms * 1e-3
     legacy = _meta_str(meta.get("producer"), "") == "spikescope"  # before if_r: IF r = 1
     if_r = check_if_r(if_r or _meta_str(meta.get("if_r"), "unit" if legacy else "nir"))
-    input_shape = tuple(int(d) for d in np.asarray(graph.nodes[inputs[0]].input_type["input"]))
+    input_shape = tuple(int(d) for d in np.asarray(graph.nodes[inp].input_type["input"]))
+    index = {inp: INPUT, **{k: l for l, k in enumerate(pops)}}
     stages: list[Stage] = []
-    pending: list[nn.Module] = []
-    pending_gain = 1.0
-    synapse: tuple[str, Any] | None = None
-    thresholds, leaks, resets = [], [], []
-    readout = "spikes"
-    key, seen = inputs[0], set()
-    while True:
-        nxt = succ.get(key, [])
-        if len(nxt) != 1:
-            if not nxt and isinstance(graph.nodes[key], nir.Output):
-                break
-            raise ConversionError(f"NIR node {key!r} has {len(nxt)} successors; only chains "
-                                  f"are supported")
-        key = nxt[0]
-        if key in seen:
-            raise ConversionError(f"NIR graph has a cycle at {key!r} (recurrence is not "
-                                  f"supported)")
-        seen.add(key)
-        node = graph.nodes[key]
-        kind = type(node).__name__
-        if isinstance(node, nir.Output):
-            break
-        if isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
-            k = _int_pair(node.kernel_size)
-            pending.append(nn.AvgPool2d(k, _int_pair(node.stride), _int_pair(node.padding)))
-            if isinstance(node, nir.SumPool2d):
-                pending_gain *= k[0] * k[1]
-        elif isinstance(node, nir.Flatten):
-            pending.append(nn.Flatten())
-        elif isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d)):
-            if synapse is not None:
-                raise ConversionError(f"NIR node {key!r}: two synaptic layers without neurons "
-                                      f"between them are not supported")
-            synapse = (key, node)
-        elif isinstance(node, (nir.IF, nir.LIF, nir.I)):
-            if synapse is None:
-                raise ConversionError(f"NIR node {key!r} ({kind}) has no synaptic layer before it")
-            sname, syn = synapse
-            w = torch.as_tensor(np.asarray(syn.weight, np.float32))
-            b = torch.as_tensor(np.asarray(getattr(syn, "bias", np.zeros(w.shape[0])),
-                                           np.float32)).reshape(-1)
-            if isinstance(node, nir.LIF):
-                leak, gain = lif_leak_gain(key, _uniform(node.tau, f"{key}: tau"),
-                                           _uniform(node.r, f"{key}: r"), dt)
-                exact = (node.metadata or {}).get("leak")  # spikescope's own, bit-exact
-                if exact is not None and abs(float(np.asarray(exact)) - leak) < 1e-9:
-                    leak = float(np.asarray(exact))
-                    gain = round(gain, 9)
-                leaks.append(leak)
-                if _uniform(node.v_leak, f"{key}: v_leak") != 0:
-                    raise ConversionError(f"NIR node {key!r}: v_leak must be 0")
-            elif isinstance(node, nir.IF):
-                gain = if_gain(key, _uniform(node.r, f"{key}: r"), dt, if_r, dt_known)
-                exact = (node.metadata or {}).get("threshold") is not None
-                gain = round(gain, 9) if exact else gain  # spikescope's own: 1/dt * dt
-                leaks.append(1.0)
-            else:
-                gain = _uniform(node.r, f"{key}: r")
-            if isinstance(node, nir.I):
-                if nxt_is_output(graph, succ, key):
-                    readout = "membrane"
-                else:
-                    raise ConversionError(f"NIR node {key!r}: an integrator I is only "
-                                          f"supported as the output layer")
-            else:
-                vt = _uniform(node.v_threshold, f"{key}: v_threshold")
-                exact = (node.metadata or {}).get("threshold")  # spikescope's own
-                thresholds.append(float(np.asarray(exact)) if exact is not None
-                                  else import_threshold(vt))
-                if _uniform(node.v_reset, f"{key}: v_reset") != 0:
-                    raise ConversionError(f"NIR node {key!r}: v_reset must be 0")
-                resets.append(_meta_str((node.metadata or {}).get("reset"), "zero"))
-            w = w * (gain * pending_gain)
-            b = b * gain
-            n = len(stages) + 1
-            if isinstance(syn, nir.Conv2d):
-                pad = syn.padding if isinstance(syn.padding, str) else _int_pair(syn.padding)
-                stages.append(Stage(f"conv{n}", "conv", w, b, pre=pending, stride=_int_pair(
-                    syn.stride), padding=pad, dilation=_int_pair(syn.dilation),
-                    groups=int(syn.groups)))
-            else:
-                stages.append(Stage(f"fc{n}", "linear", w, b, pre=pending))
-            pending, pending_gain, synapse = [], 1.0, None
-        else:
-            raise ConversionError(f"NIR node {key!r} of type {kind} is not supported; "
-                                  f"spikescope imports Affine, Linear, Conv2d, AvgPool2d, "
-                                  f"SumPool2d, Flatten, IF, LIF and I")
+    thresholds: list[float] = []
+    leaks: list[float] = []
+    resets: list[str] = []
+    names: set[str] = set()
+    readout = "membrane" if isinstance(graph.nodes[pops[-1]], nir.I) else "spikes"
+    for l, key in enumerate(pops):
+        gain = _neuron_gain(graph.nodes[key], key, dt, if_r, dt_known, thresholds, leaks,
+                            resets)
+        terms = []
+        for src, path in paths_into(graph, preds, key, set(index)):
+            t, m, pool_gain = path_term(graph, key, path)
+            t.weight, t.bias = t.weight * (gain * pool_gain), t.bias * gain
+            terms.append((t, m, index[src]))
+        if not terms:
+            raise ConversionError(f"NIR node {key!r} has no synaptic layer before it")
+        own, *branches = join_parts(terms)
+        name = (terms[0][1] or {}).get("stage")  # spikescope's own: the layer's name
+        if not (isinstance(name, str) and 0 < len(name) <= 200) or name in names:
+            name = f"{'fc' if own.kind == 'linear' else 'conv'}{l + 1}"
+        names.add(name)
+        bias = own.bias
+        for b in branches:
+            bias = bias + b.bias
+        stages.append(own.copy(name=name, bias=bias, branches=[
+            b.copy(bias=torch.zeros_like(b.bias)) for b in branches]))
     if not stages:
         raise ConversionError("NIR graph has no synaptic layer followed by neurons")
-    if synapse is not None or pending:
-        raise ConversionError("NIR graph ends without neurons after its last layer")
     threshold = _uniform(thresholds, "v_threshold") if thresholds else 1.0
     leak = _uniform(leaks, "leak (tau)") if leaks else 1.0
     reset = _uniform_str(resets, meta)
@@ -321,7 +225,41 @@ def from_nir(graph: Any, *, dt_ms: float | None = None, if_r: str | None = None
                           readout=readout, dt_ms=dt_ms)
 
 
+def _neuron_gain(node: Any, key: str, dt: float, if_r: str, dt_known: bool,
+                 thresholds: list[float], leaks: list[float], resets: list[str]) -> float:
+    """The per-step input gain of neuron node ``key`` (folded into its terms' weights); its
+    threshold, leak and reset are appended to the lists (checked for one value later)."""
+    import nir
+
+    if isinstance(node, nir.LIF):
+        leak, gain = lif_leak_gain(key, _uniform(node.tau, f"{key}: tau"),
+                                   _uniform(node.r, f"{key}: r"), dt)
+        exact = (node.metadata or {}).get("leak")  # spikescope's own, bit-exact
+        if exact is not None and abs(float(np.asarray(exact)) - leak) < 1e-9:
+            leak = float(np.asarray(exact))
+            gain = round(gain, 9)
+        leaks.append(leak)
+        if _uniform(node.v_leak, f"{key}: v_leak") != 0:
+            raise ConversionError(f"NIR node {key!r}: v_leak must be 0")
+    elif isinstance(node, nir.IF):
+        gain = if_gain(key, _uniform(node.r, f"{key}: r"), dt, if_r, dt_known)
+        exact = (node.metadata or {}).get("threshold") is not None
+        gain = round(gain, 9) if exact else gain  # spikescope's own: 1/dt * dt
+        leaks.append(1.0)
+    else:
+        return _uniform(node.r, f"{key}: r")  # the integrator I (membrane readout)
+    vt = _uniform(node.v_threshold, f"{key}: v_threshold")
+    exact = (node.metadata or {}).get("threshold")  # spikescope's own
+    thresholds.append(float(np.asarray(exact)) if exact is not None else import_threshold(vt))
+    if _uniform(node.v_reset, f"{key}: v_reset") != 0:
+        raise ConversionError(f"NIR node {key!r}: v_reset must be 0")
+    resets.append(_meta_str((node.metadata or {}).get("reset"), "zero"))
+    return gain
+
+
 def nxt_is_output(graph: Any, succ: dict[str, list[str]], key: str) -> bool:
+    """Whether node ``key``'s only successor is an Output node (kept for callers of the chain
+    reader)."""
     import nir
 
     nxt = succ.get(key, [])

@@ -14,10 +14,12 @@ from ..errors import ConversionError
 #: Node metadata spikescope writes and reads back: field -> (check, what it must be).
 _NODE_META = {"leak": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
               "threshold": (lambda v: 0 < v < math.inf, "a positive finite number")}
+_NODE_META_STR = ("reset", "stage", "kind")
+_NODE_META_INT = ("layer", "term", "part", "parts")  # where a node sits in spikescope's stages
 _GRAPH_META_NUMBERS = ("dt_ms",)
 _POSITIVE = {"tau", "v_threshold"}
 _DIMS = {"Affine": {"weight": 2, "bias": 1}, "Linear": {"weight": 2},
-         "Conv2d": {"weight": 4, "bias": 1}}
+         "Conv2d": {"weight": 4, "bias": 1}, "Conv1d": {"weight": 3, "bias": 1}}
 
 
 def _number(v: Any) -> float | None:
@@ -71,9 +73,16 @@ def check_graph(graph: Any, dt_ms: Any = None) -> None:
                 if v is None or not ok(v):
                     raise ConversionError(f"NIR node {key!r} metadata {field!r} must be {what}, "
                                           f"got {nmeta[field]!r:.60}")
-        if "reset" in nmeta and not isinstance(nmeta["reset"], str):
-            raise ConversionError(f"NIR node {key!r} metadata 'reset' must be a string, got "
-                                  f"{nmeta['reset']!r:.60}")
+        for field in _NODE_META_STR:
+            if field in nmeta and not isinstance(nmeta[field], str):
+                raise ConversionError(f"NIR node {key!r} metadata {field!r} must be a string, "
+                                      f"got {nmeta[field]!r:.60}")
+        for field in _NODE_META_INT:
+            v = nmeta.get(field)
+            if v is not None and not (isinstance(v, (int, np.integer))
+                                      and not isinstance(v, bool) and 0 <= v < 2**31):
+                raise ConversionError(f"NIR node {key!r} metadata {field!r} must be a "
+                                      f"non-negative integer, got {v!r:.60}")
         for field, value in vars(node).items():
             if field in ("metadata", "input_type", "output_type") or value is None:
                 continue
