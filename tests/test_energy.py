@@ -246,3 +246,166 @@ def test_core_estimate_of_1156_512_10_fully_connected_net():
                                   limits=energy.CoreLimits(synapses=32 * 1024))
     assert tight.set_index("layer").loc["fc1", "cores"] == 19
     assert 20 <= tight.attrs["total_cores"] <= 30
+
+
+# ----------------------------------------------------------------------------- graphs
+class _ResCat(torch.nn.Module):
+    """A residual block (identity shortcut), a strided block with a 1x1 downsample shortcut,
+    a concatenation of two branches with a max-pooled one, and an average-pooled readout."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.c1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.c2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.c3 = nn.Conv2d(4, 6, 3, stride=2, padding=1)
+        self.down = nn.Conv2d(4, 6, 1, stride=2)
+        self.b1 = nn.Conv2d(6, 3, 1)
+        self.b2 = nn.Conv2d(6, 2, 3, padding=1)
+        self.fc = nn.Linear(5 * 2 * 2, 4)
+
+    def forward(self, x):
+        F = torch.nn.functional
+        a = F.relu(self.c1(x))
+        b = F.relu(self.c2(a) + a)
+        c = F.relu(self.c3(b) + self.down(b))
+        y = torch.cat([F.relu(self.b1(c)), F.max_pool2d(F.relu(self.b2(c)), 3, 1, 1)], 1)
+        y = F.avg_pool2d(y, 2)
+        return self.fc(y.reshape(y.size(0), -1))
+
+
+@pytest.fixture(scope="module")
+def res_net():
+    torch.manual_seed(0)
+    model = _ResCat().eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.abs() - 0.1 * p.abs().mean())
+    x = datasets.load("digits", "test")[0][:24]
+    net = convert(model, x)
+    assert not net.is_chain
+    return model, net, x
+
+
+def _dense_connections(stage_term, in_shape) -> torch.Tensor:
+    """(inputs, outputs) synapse counts of one term, built from one-hot inputs: pools as
+    sums over their windows, every weight 1."""
+    from spikescope.sim.stages import POOLS, window_sum
+
+    n = int(np.prod(in_shape))
+    h = torch.eye(n, dtype=torch.float64).view(n, *in_shape)
+    for op in stage_term.pre:
+        h = window_sum(op, h) if isinstance(op, POOLS) else op(h)
+    ones = stage_term.copy(weight=torch.ones_like(stage_term.weight, dtype=torch.float64),
+                           bias=torch.zeros_like(stage_term.bias, dtype=torch.float64))
+    return ones.synapse(h, bias=False).reshape(n, -1)
+
+
+def _brute_force(net):
+    """Per population (input = -1) the synapses each neuron reaches (pools as sums over their
+    windows), and per layer the ANN connections into each neuron (from the pooled inputs,
+    eq. 2.21 does not count pooling), from the dense connectivity of every term."""
+    from spikescope.sim.graph import source_channels
+
+    fan_out = {-1: torch.zeros(int(np.prod(net.input_shape)), dtype=torch.float64)}
+    fan_out |= {l: torch.zeros(n, dtype=torch.float64) for l, n in enumerate(net.n_neurons)}
+    fan_in = []
+    for s in net.stages:
+        into = torch.zeros(s.n_neurons, dtype=torch.float64)
+        for t in s.terms():
+            m = _dense_connections(t, t.in_shape)
+            pooled = t.copy(pre=[])  # the ANN's MACs: connections from the pooled input
+            h = torch.zeros(1, *t.in_shape)
+            for op in t.pre:
+                h = op(h)
+            into += _dense_connections(pooled, tuple(h.shape[1:])).sum(0)
+            rows = torch.split(m.sum(1), [c * int(np.prod(t.in_shape[1:]))
+                                          for c in source_channels(net.stages, t)])
+            for src, r in zip(t.sources, rows):
+                fan_out[src] += r
+        fan_in.append(into)
+    return fan_out, fan_in
+
+
+def test_graph_fan_outs_and_synaptic_ops_equal_a_brute_force_count(res_net):
+    _, net, x = res_net
+    fan_out, _ = _brute_force(net)
+    assert torch.equal(net.input_fan_out.double(), fan_out[-1])
+    for l, f in enumerate(net.fan_outs):
+        assert torch.equal(f.double(), fan_out[l]), f"layer {net.layer_names[l]}: fan-out"
+    assert fan_out[0].max() > fan_out[1].max()  # c1 feeds c2 and the shortcut into c2
+    rec = net.run(x, 15, record=("spikes",))
+    spikes = rec.spike_trains  # (T, B, N) per layer
+    events = torch.ceil(x.abs()).reshape(len(x), -1).double()  # analog input: one per pixel
+    ops = 15 * (events @ fan_out[-1]).sum()
+    ops += sum((tr.double().sum(0) @ fan_out[l]).sum() for l, tr in enumerate(spikes))
+    assert float(rec.synaptic_ops[-1]) == pytest.approx(float(ops) / len(x), rel=1e-6)
+    per = energy.per_sample_ops(rec, net)[-1]
+    assert float(per.mean()) == pytest.approx(float(rec.synaptic_ops[-1]), rel=1e-6)
+
+
+def test_ann_ops_and_network_counts_on_graphs(res_net):
+    from spikescope import metrics
+
+    model, net, _ = res_net
+    _, fan_in = _brute_force(net)
+    want = sum(int((2 * f + 1).sum()) for f in fan_in)  # eq. 2.21, every layer has a bias
+    assert metrics.ann_ops(model, (1, 8, 8)) == want
+    counts = energy.network_counts(net)
+    assert counts.connections == int(sum(f.sum() for f in fan_in))
+    assert counts.n_weights == sum(t.weight.numel() for s in net.stages for t in s.terms())
+    # by hand on a residual + concat MLP: identity shortcut 1 connection per neuron
+    nn = torch.nn
+
+    class Mlp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(64, 32), nn.Linear(32, 32)
+            self.fa, self.fb, self.out = nn.Linear(32, 12), nn.Linear(32, 8), nn.Linear(20, 10)
+
+        def forward(self, x):
+            a = torch.relu(self.fc1(x))
+            b = torch.relu(self.fc2(a) + a)
+            return self.out(torch.cat([torch.relu(self.fa(b)), torch.relu(self.fb(b))], 1))
+
+    hand = (2 * 64 + 1) * 32 + (2 * (32 + 1) + 1) * 32 + (2 * 32 + 1) * 20 + (2 * 20 + 1) * 10
+    assert metrics.ann_ops(Mlp(), (64,)) == hand
+
+
+def test_energy_of_a_graph_network(res_net):
+    _, net, x = res_net
+    rec = net.run(x, 20)
+    df = energy.compare_ann_snn(net, rec)
+    assert np.isfinite(df.snn_over_ann).all() and (df.ann_energy_j > 0).all()
+    y = torch.zeros(len(x), dtype=torch.long)
+    t = energy.tradeoff(rec, y, "Loihi")
+    assert len(t) == 20 and np.all(np.diff(t.energy_j) >= 0)
+    p = energy.pattern_ops(net, x, 4)  # every population's bits over its exact fan-out
+    assert p["adds"] > 0 and p["logits"].shape == (len(x), 4)
+
+
+def test_loihi_quantizes_every_term_and_places_graph_layers(res_net):
+    _, net, x = res_net
+    qnet, q = energy.quantize_weights(net)
+    for s, qs, e, thr in zip(net.stages, qnet.stages, q["weight_exponents"], q["thresholds"]):
+        back = net.params.threshold / thr
+        assert len(qs.branches) == len(s.branches)
+        for t, qt in zip(s.terms(), qs.terms()):  # every term on the layer's exponent
+            w = qt.weight / back
+            assert torch.allclose(w, torch.round(t.weight * 2.0 ** e), atol=1e-4)
+            assert w.abs().max() <= 127
+    assert [len(b) for b in q["branches_int"]] == [len(s.branches) for s in net.stages]
+    assert net.stages[1].branches and q["branches_int"][1][0].dtype == torch.int32
+    rq = qnet.run(x, 30)
+    assert rq.output_counts.sum() > 0
+    specs = energy.layer_specs(net)
+    assert net.layer_names == ["c1", "c2", "c3", "b1", "b2", "fc"]
+    assert specs[0].targets == (1,) and specs[1].targets == (2,)  # c1 -> c2 (conv + shortcut)
+    assert specs[3].targets == (4, 5)  # c3 feeds both branches
+    assert specs[2].n_sources == net.n_neurons[0]  # c2 reads c1 (twice: conv and shortcut)
+    assert specs[2].fan_in == 4 * 9 + 1  # 3x3x4 kernel + the identity shortcut
+    assert specs[6].n_sources == net.n_neurons[3] + net.n_neurons[4]  # the concatenation
+    cores = energy.estimate_cores(net)
+    assert len(cores) == len(net.stages) + 1 and cores.attrs["total_cores"] >= len(cores)
+    dep = energy.deploy_loihi(net, timesteps=10)
+    assert dep.branches_int and dep.total_cores == cores.attrs["total_cores"]

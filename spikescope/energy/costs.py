@@ -76,8 +76,9 @@ class CostModel:
 class NetworkCounts:
     """Size of a network for cost models (per inference of one sample).
 
-    connections: synapses used by one ANN inference = MACs (sum of exact fan-ins).
-    n_weights: stored weights (convolution kernels counted once), n_biases: biases.
+    connections: synapses used by one ANN inference = MACs (sum of exact fan-ins, over every
+    synaptic term of a layer: a residual shortcut's connections count too).
+    n_weights: stored weights of all terms (convolution kernels counted once), n_biases: biases.
     n_neurons: neurons with a state (all layers with weights).
     """
 
@@ -91,7 +92,7 @@ def network_counts(net: SpikingNetwork) -> NetworkCounts:
     """Connections, weights, biases and neurons of a converted network."""
     return NetworkCounts(
         connections=int(sum(float(fan_in(s).sum()) for s in net.stages)),
-        n_weights=int(sum(s.weight.numel() for s in net.stages)),
+        n_weights=int(sum(t.weight.numel() for s in net.stages for t in s.terms())),
         n_biases=int(sum(int((s.bias != 0).any()) * s.n_neurons for s in net.stages)),
         n_neurons=int(sum(net.n_neurons)),
     )

@@ -6,14 +6,16 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
 
+from ..sim.graph import INPUT
 from ..sim.network import SpikingNetwork
 from ..sim.recording import Recording
+from ..sim.stages import fan_in as exact_fan_in
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,9 @@ class LayerSpec:
     """One population for the core estimate.
 
     n_neurons; fan_in / fan_out: max synapses into / out of one neuron; n_sources: neurons of
-    the previous population; n_weights: distinct weights (kernels stored once if shared).
+    the populations it reads; n_weights: distinct weights (kernels stored once if shared);
+    targets: indices (in the list of specs) of the populations it sends to, None for the next
+    one (a chain).
     """
 
     name: str
@@ -45,6 +49,7 @@ class LayerSpec:
     fan_out: int = 0
     n_sources: int = 0
     n_weights: int = 0
+    targets: tuple[int, ...] | None = None
 
 
 def fc_layers(sizes: Sequence[int]) -> list[LayerSpec]:
@@ -59,16 +64,24 @@ def fc_layers(sizes: Sequence[int]) -> list[LayerSpec]:
 
 
 def layer_specs(net: SpikingNetwork) -> list[LayerSpec]:
-    """Specs of a converted network: the input population, then every spiking layer."""
+    """Specs of a converted network: the input population, then every spiking layer. On a
+    graph a layer reads every population its terms read (fan-in summed over the terms, the
+    exact count at the best-connected neuron) and sends to every layer that reads it."""
     n_in = int(np.prod(net.input_shape))
-    specs = [LayerSpec("input", n_in, fan_out=int(net.input_fan_out.max()))]
-    prev = n_in
-    for s, f in zip(net.stages, net.fan_outs):
-        fan_in = int(s.weight[0].numel())
-        specs.append(LayerSpec(s.name, s.n_neurons, fan_in=fan_in,
+    sizes = {INPUT: n_in, **{l: s.n_neurons for l, s in enumerate(net.stages)}}
+    readers: dict[int, list[int]] = {i: [] for i in sizes}
+    for l, s in enumerate(net.stages):
+        for src in dict.fromkeys(i for t in s.terms() for i in t.sources):
+            readers[src].append(l + 1)  # spec index: the input is spec 0
+    specs = [LayerSpec("input", n_in, fan_out=int(net.input_fan_out.max()),
+                       targets=tuple(readers[INPUT]))]
+    for l, (s, f) in enumerate(zip(net.stages, net.fan_outs)):
+        sources = dict.fromkeys(i for t in s.terms() for i in t.sources)
+        specs.append(LayerSpec(s.name, s.n_neurons, fan_in=int(exact_fan_in(s).max()),
                                fan_out=int(f.max()) if f.numel() else 0,
-                               n_sources=prev, n_weights=int(s.weight.numel())))
-        prev = s.n_neurons
+                               n_sources=sum(sizes[i] for i in sources),
+                               n_weights=sum(int(t.weight.numel()) for t in s.terms()),
+                               targets=tuple(readers[l])))
     return specs
 
 
@@ -93,16 +106,23 @@ def estimate_cores(layers: SpikingNetwork | Sequence[LayerSpec], *,
     neurons; synapses = neurons on the core x fan-in (at most the layer's distinct weights
     when ``share_weights``, as Loihi shares convolution kernels); input axons = one per
     presynaptic neuron reaching the core; output axons = one per destination core of each
-    neuron (so a layer's axons depend on how the next layer is split: layers are placed from
-    the output back). The limiting resource is the one with the highest utilization. Columns:
-    layer, n_neurons, cores, limiting, per-core needs and utilizations. ``df.attrs`` holds
-    total_cores and chips.
+    neuron (so a layer's axons depend on how the layers it sends to are split: layers are
+    placed from the output back; a chain sends to the next layer, a graph's layer to every
+    layer in its spec's ``targets``). The limiting resource is the one with the highest
+    utilization. Columns: layer, n_neurons, cores, limiting, per-core needs and
+    utilizations. ``df.attrs`` holds total_cores and chips.
     """
     specs = layer_specs(layers) if isinstance(layers, SpikingNetwork) else list(layers)
     lim = asdict(limits)
     rows = []
-    next_cores = 0
-    for spec in reversed(specs):
+    placed: dict[int, int] = {}
+    for i in reversed(range(len(specs))):
+        spec = specs[i]
+        targets = (i + 1,) if spec.targets is None and i + 1 < len(specs) else spec.targets or ()
+        if any(t not in placed for t in targets):
+            raise ValueError(f"layer {spec.name}: targets {targets} must name later layers "
+                             f"(indices {i + 1}..{len(specs) - 1})")
+        next_cores = sum(placed[t] for t in targets)
         cores = max(1, math.ceil(spec.n_neurons / limits.neurons))
         while True:
             need = _core_needs(spec, cores, next_cores, share_weights)
@@ -119,7 +139,7 @@ def estimate_cores(layers: SpikingNetwork | Sequence[LayerSpec], *,
         row.update({f"{r}_per_core": need[r] for r in RESOURCES})
         row.update({f"{r}_util": util[r] for r in RESOURCES})
         rows.append(row)
-        next_cores = cores
+        placed[i] = cores
     df = pd.DataFrame(rows[::-1])
     total = int(df.cores.sum())
     df.attrs.update(total_cores=total, chips=math.ceil(total / limits.cores_per_chip))
@@ -132,7 +152,9 @@ class LoihiDeployment:
 
     net: the quantized network (weights W_int * 2^-e, equivalent to integer weights with
         integer thresholds ``thresholds``); weight_exponents: e per layer; weights_int /
-        biases_int: the integers; cores: :func:`estimate_cores` table;
+        biases_int: the integers (each layer's own term); branches_int: per layer the integer
+        weights of its further terms (residual shortcuts; empty lists on a chain), on the same
+        exponent; cores: :func:`estimate_cores` table;
         accuracy_float / accuracy_quantized: SNN accuracies after the run (if data given).
     """
 
@@ -144,6 +166,7 @@ class LoihiDeployment:
     cores: pd.DataFrame
     accuracy_float: float | None = None
     accuracy_quantized: float | None = None
+    branches_int: list[list[torch.Tensor]] = field(default_factory=list)
 
     @property
     def total_cores(self) -> int:
@@ -154,33 +177,37 @@ def quantize_weights(net: SpikingNetwork, *, weight_bits: int = 8,
                      bias_bits: int = 13) -> tuple[SpikingNetwork, dict]:
     """Integer weights with a per-layer power-of-two exponent (Loihi style).
 
-    Per layer, e is the largest integer with max|W| 2^e <= 2^(bits-1) - 1;
-    W_int = round(W 2^e) (signed ``weight_bits``), b_int = round(b 2^e) clipped to signed
-    ``bias_bits``, threshold_int = round(threshold 2^e). The returned network runs W_int and
-    b_int scaled by threshold / threshold_int, which fires exactly like the integer network.
+    Per layer, e is the largest integer with max|W| 2^e <= 2^(bits-1) - 1, W over all the
+    layer's synaptic terms (its branches add into the same membranes, against one integer
+    threshold, so they share the exponent); W_int = round(W 2^e) (signed ``weight_bits``),
+    b_int = round(b 2^e) clipped to signed ``bias_bits``, threshold_int = round(threshold 2^e).
+    The returned network runs W_int and b_int scaled by threshold / threshold_int, which fires
+    exactly like the integer network.
     """
     if weight_bits < 2 or bias_bits < 2:
         raise ValueError("weight_bits and bias_bits must be at least 2")
     qmax, bmax = 2 ** (weight_bits - 1) - 1, 2 ** (bias_bits - 1) - 1
     thr = net.params.threshold
-    stages, exps, w_ints, b_ints, thrs = [], [], [], [], []
+    stages, exps, w_ints, b_ints, thrs, br_ints = [], [], [], [], [], []
     for s in net.stages:
-        wmax = float(s.weight.abs().max())
+        wmax = max(float(t.weight.abs().max()) for t in s.terms())
         e = math.floor(math.log2(qmax / wmax)) if wmax > 0 else 0
         scale = 2.0 ** e
-        w_int = torch.round(s.weight * scale).clamp(-qmax, qmax)
+        ints = [torch.round(t.weight * scale).clamp(-qmax, qmax) for t in s.terms()]
         b_int = torch.round(s.bias * scale).clamp(-bmax, bmax)
         thr_int = max(1, round(thr * scale))
         back = thr / thr_int
-        stages.append(replace(s, weight=w_int * back, bias=b_int * back, pre=list(s.pre)))
+        stages.append(s.copy(weight=ints[0] * back, bias=b_int * back, branches=[
+            b.copy(weight=w * back) for b, w in zip(s.branches, ints[1:])]))
         exps.append(e)
-        w_ints.append(w_int.to(torch.int32))
+        w_ints.append(ints[0].to(torch.int32))
+        br_ints.append([w.to(torch.int32) for w in ints[1:]])
         b_ints.append(b_int.to(torch.int32))
         thrs.append(int(thr_int))
     qnet = copy.deepcopy(net)
     qnet.stages = stages  # also rebuilds what is simulated
     return qnet, {"weight_exponents": exps, "weights_int": w_ints, "biases_int": b_ints,
-                  "thresholds": thrs}
+                  "thresholds": thrs, "branches_int": br_ints}
 
 
 def deploy_loihi(net: SpikingNetwork, x: torch.Tensor | None = None, labels=None, *,

@@ -5,13 +5,14 @@ and pattern codes at several activation widths."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 import pandas as pd
 import torch
 
 from ..codes.pattern import MAX_BITS, truncate
 from ..metrics import accuracy
+from ..sim import graph
+from ..sim.graph import INPUT
 from ..sim.network import SpikingNetwork
 from ..sim.recording import Recording
 from .costs import network_counts, relative_cost
@@ -47,19 +48,25 @@ def pattern_ops(net: SpikingNetwork, x: torch.Tensor, bits: int) -> dict[str, fl
 
     Every layer (input included) sends its ``bits``-bit truncated activation as a bit string:
     one spike per 1-bit, each costing fan-out adds; every neuron shifts its state once per
-    bit. Returns per-sample means {"adds", "shifts", "logits"}, the logits being the
+    bit. On a graph every population's bits reach all the terms that read it (its exact
+    fan-out). Returns per-sample means {"adds", "shifts", "logits"}, the logits being the
     output logits of the network running on truncated activations.
     """
     h = quantize_activation(net.check_input(x).double(), bits)
     adds = torch.zeros(len(h), dtype=torch.float64)
-    fans = [net.input_fan_out] + list(net.fan_outs[:-1])
+    outputs = {INPUT: h}
+    fans = {INPUT: net.input_fan_out, **dict(enumerate(net.fan_outs))}
     last = len(net.stages) - 1
     for l, s in enumerate(net.stages):
-        flat = h.reshape(len(h), -1)
-        ones = _popcount(torch.round(flat * 2.0 ** bits)).double()
-        adds += ones @ fans[l].double()
-        z = replace(s, weight=s.weight.double(), bias=s.bias.double()).ann_forward(h)
-        h = z if l == last else quantize_activation(torch.relu(z), bits)
+        z = graph.stage_forward(s.copy(weight=s.weight.double(), bias=s.bias.double(), branches=[
+            b.copy(weight=b.weight.double(), bias=b.bias.double()) for b in s.branches]),
+            outputs)
+        outputs[l] = z if l == last else quantize_activation(torch.relu(z), bits)
+    for i, a in outputs.items():  # every population sends its bits to all its readers
+        if i != last:
+            ones = _popcount(torch.round(a.reshape(len(a), -1) * 2.0 ** bits)).double()
+            adds += ones @ fans[i].double()
+    h = outputs[last]
     shifts = bits * sum(net.n_neurons)
     return {"adds": float(adds.mean()), "shifts": float(shifts), "logits": h}
 
