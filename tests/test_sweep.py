@@ -274,3 +274,42 @@ def test_sweeps_view_builds_runs_and_plots(tmp_path):
     view.settings.resets = []
     view.run = True
     assert "choose at least one value for reset" in view.message and not view.running
+
+
+def test_a_sweep_point_runs_on_a_residual_network(tmp_path):
+    """A graph network (residual addition, 1x1 downsample shortcut, global average pool)
+    declared in code: the sweep measures what a direct run measures."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from spikescope import convert
+
+    class Res(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+            self.c3, self.down = nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.Conv2d(4, 6, 1, 2)
+            self.fc = nn.Linear(6, 10)
+
+        def forward(self, x):
+            a = F.relu(self.c1(x))
+            b = F.relu(self.c2(a) + a)
+            c = F.relu(self.c3(b) + self.down(b))
+            return self.fc(F.adaptive_avg_pool2d(c, 1).view(c.size(0), -1))
+
+    torch.manual_seed(0)
+    model = Res().eval()
+    s = sweep.Sweep(model="res", models={"res": model}, dataset="digits",
+                    grid={"T": [10]}, fixed={"percentile": 99.0}, calibration_size=60,
+                    eval_size=20, seed=1, curve_points=3, platforms=["Loihi"])
+    row = sweep.run(s, tmp_path / "out", workers=0, progress=False).iloc[0]
+    xc, xe, ye = sweep.select_data("digits", 60, 20, 1)
+    torch.manual_seed(1)
+    net = convert(model, xc, percentile=99.0)
+    assert not net.is_chain
+    rec = net.run(xe, 10, record=())
+    assert row["accuracy"] == pytest.approx(float(rec.accuracy_curve(ye)[-1]))
+    assert row["synaptic_ops"] == pytest.approx(float(rec.synaptic_ops[-1]))
+    assert row["synaptic_ops"] > 0 and np.isfinite(row["edp_js@Loihi"])
+    assert list(row["lambdas"]) == pytest.approx(net.lambdas)
