@@ -382,6 +382,8 @@ def test_energy_of_a_graph_network(res_net):
     assert len(t) == 20 and np.all(np.diff(t.energy_j) >= 0)
     p = energy.pattern_ops(net, x, 4)  # every population's bits over its exact fan-out
     assert p["adds"] > 0 and p["logits"].shape == (len(x), 4)
+    tpc = energy.tpc_counts(net, x, y, 4)  # the pattern code simulates chains only
+    assert tpc["ops_source"].startswith("bit patterns") and tpc["adds"] == p["adds"]
 
 
 def test_loihi_quantizes_every_term_and_places_graph_layers(res_net):

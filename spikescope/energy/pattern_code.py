@@ -76,12 +76,13 @@ def tpc_counts(net: SpikingNetwork, x: torch.Tensor, labels, bits: int) -> dict:
     """Error and operations of an n-bit temporal pattern code version of ``net``.
 
     Simulated with the "pattern" code (:mod:`spikescope.codes.pattern`) when ``bits`` is at
-    most its ``MAX_BITS``; otherwise counted from the activations' bit patterns
+    most its ``MAX_BITS`` and the network is a chain (the code's windows, one per layer, do
+    not fit joins); otherwise counted from the activations' bit patterns
     (:func:`pattern_ops`). Returns error_pct, adds, shifts (per sample) and ops_source.
     """
     labels = torch.as_tensor(labels)
     shifts = float(bits * sum(net.n_neurons))
-    if bits <= MAX_BITS:
+    if bits <= MAX_BITS and net.is_chain:  # the pattern code simulates chains only
         with torch.enable_grad():  # fan-outs are computed with autograd
             tpc = SpikingNetwork(net.stages, net.lambdas, net.params, code="pattern",
                                  bits=bits, input_shape=net.input_shape, dt_ms=net.dt_ms)
