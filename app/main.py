@@ -3,7 +3,9 @@
 import sys
 
 import panel as pn
+import panel.reactive
 import torch
+from panel.io.resources import LOCAL_DIST
 
 from widgets import Dashboard, transfer
 
@@ -12,5 +14,9 @@ if "--trust-uploaded-code" in sys.argv[1:]:  # `panel serve app/ --args --trust-
 
 torch.set_num_threads(1)  # many sessions and a thread pool on few cores: no oversubscription
 pn.extension(throttled=True, notifications=False)
+# Offline: a pane updated while detached from the document (in a hidden dynamic tab) gets its
+# stylesheets (loading.css, markdown.css, alerts.css) linked to cdn.holoviz.org, Panel's
+# fallback without a document; link them to this server's copy, as the page's own are.
+panel.reactive.CDN_DIST = LOCAL_DIST
 
 Dashboard().servable()

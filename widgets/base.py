@@ -55,14 +55,36 @@ def help_text(text: str) -> pn.pane.Markdown:
 
 class _Frames:
     """Runs every live view's update once per change of a session's cursor, recording or
-    traces, all inside one ``pn.io.hold()`` so the browser gets one batch per frame."""
+    traces, all inside one ``pn.io.hold()`` so the browser gets one batch per frame.
+
+    A change made off the document's lock (a widget callback on Panel's thread pool, a click
+    on a plot) is moved to the document's next tick: Bokeh models may only change under the
+    lock (else "_pending_writes should be non-None"). Changes arriving meanwhile join it.
+    """
 
     def __init__(self, session: Session):
         self.updates: list = []
+        self.doc = pn.state.curdoc  # the session's document (None in a notebook or test)
+        self._pending: set[str] = set()
         session.param.watch(self._run, ["t", "version", "traces"])
 
     def _run(self, *events):
         changed = {e.name for e in events}
+        doc = self.doc
+        if doc is not None and doc.session_context is not None and (
+                pn.state.curdoc is not doc or not pn.state._unblocked(doc)):
+            if not self._pending:
+                doc.add_next_tick_callback(self._flush)
+            self._pending |= changed
+            return
+        self._apply(changed)
+
+    def _flush(self):
+        changed, self._pending = self._pending, set()
+        if changed:
+            self._apply(changed)
+
+    def _apply(self, changed: set[str]):
         with pn.io.hold():
             for fn in list(self.updates):
                 fn(changed)

