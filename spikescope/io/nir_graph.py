@@ -42,6 +42,8 @@ from ..sim.stages import Stage, pair
 MAX_TERMS = 256
 """Most synaptic paths into one neuron node an import follows (a hostile graph of shared
 nodes can have exponentially many)."""
+MAX_PATH = 64
+"""Most pool, flatten and synaptic nodes between two neuron nodes an import follows."""
 NEURONS = ("IF", "LIF", "I")
 POOL_NODES = ("AvgPool2d", "SumPool2d", "Flatten")
 SYNAPSE_NODES = ("Affine", "Linear", "Conv2d", "Conv1d", "Scale")
@@ -270,24 +272,37 @@ def populations(g: Any) -> tuple[str, list[str], dict[str, list[str]]]:
 
 def paths_into(g: Any, preds: dict[str, list[str]], pop: str, sources: set[str]
                ) -> list[tuple[str, list[str]]]:
-    """Every path into neuron node ``pop``: (source population, the nodes between, in order)."""
-    memo: dict[str, list[tuple[str, list[str]]]] = {}
-
-    def back(k: str) -> list[tuple[str, list[str]]]:
-        if k in sources:
-            return [(k, [])]
-        if k not in memo:
-            found = []
-            for p in preds[k]:
-                for src, ks in back(p):
-                    found.append((src, [*ks, k]))
-                    if len(found) > MAX_TERMS:
-                        raise ConversionError(f"NIR node {pop!r}: more than {MAX_TERMS} "
-                                              f"synaptic paths lead into it")
-            memo[k] = found
-        return memo[k]
-
-    out = [p for k in preds[pop] for p in back(k)]
+    """Every path into neuron node ``pop``: (source population, the nodes between, in order).
+    Iterative (a hostile graph may chain thousands of nodes); at most :data:`MAX_TERMS`
+    paths of at most :data:`MAX_PATH` nodes."""
+    between: list[str] = []  # the nodes between pop and its source populations
+    seen, stack = set(), [k for k in preds[pop] if k not in sources]
+    while stack:
+        k = stack.pop()
+        if k not in seen:
+            seen.add(k)
+            between.append(k)
+            stack.extend(p for p in preds[k] if p not in sources and p not in seen)
+    succ: dict[str, list[str]] = {k: [] for k in between}
+    for n in between:
+        for p in preds[n]:
+            if p in seen:
+                succ[p].append(n)  # once per edge, as indeg counts
+    indeg = {k: sum(p in seen for p in preds[k]) for k in between}
+    ready = [k for k in between if indeg[k] == 0]
+    found: dict[str, list[tuple[str, list[str]]]] = {s: [(s, [])] for s in sources}
+    while ready:  # sources first: a node's paths are its predecessors' paths, extended
+        k = ready.pop()
+        paths = [(src, [*ks, k]) for p in preds[k] for src, ks in found[p]]
+        if len(paths) > MAX_TERMS or any(len(ks) > MAX_PATH for _, ks in paths):
+            raise ConversionError(f"NIR node {pop!r}: more than {MAX_TERMS} synaptic paths "
+                                  f"or a path of more than {MAX_PATH} nodes lead into it")
+        found[k] = paths
+        for n in succ[k]:
+            indeg[n] -= 1
+            if indeg[n] == 0:
+                ready.append(n)
+    out = [p for k in preds[pop] for p in found[k]]
     if len(out) > MAX_TERMS:
         raise ConversionError(f"NIR node {pop!r}: more than {MAX_TERMS} synaptic paths lead "
                               f"into it")

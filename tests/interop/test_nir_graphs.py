@@ -347,3 +347,22 @@ def test_norse_and_sinabs_cannot_run_joins(peer, x):
     out = m(data)
     out = out[0] if isinstance(out, tuple) else out
     assert tuple(out.shape) != (16, 10)  # the last node of its depth-first walk, not Output
+
+
+@pytest.mark.parametrize("shape", ["long chain", "diamonds"])
+def test_hostile_path_counts_are_refused_quickly(shape):
+    """5000 Flatten nodes in a row, or 20 diamonds (2^20 paths): ConversionError, no
+    RecursionError or exponential walk."""
+    flat = lambda: nir.Flatten(input_type={"input": np.array([3])}, start_dim=0)  # noqa: E731
+    nodes, edges, prev = {"in": nir.Input(input_type=np.array([3]))}, [], ["in"]
+    for i in range(5000 if shape == "long chain" else 20):
+        new = [f"p{i}"] if shape == "long chain" else [f"p{i}", f"q{i}"]
+        nodes |= {k: flat() for k in new}
+        edges += [(p, k) for p in prev for k in new]
+        prev = new
+    one = np.ones(3, np.float32)
+    nodes |= {"a": nir.Affine(weight=np.eye(3, dtype=np.float32), bias=np.zeros(3, np.float32)),
+              "n": nir.IF(r=one, v_threshold=one), "out": nir.Output(output_type=np.array([3]))}
+    edges += [(p, "a") for p in prev] + [("a", "n"), ("n", "out")]
+    with pytest.raises(ss.ConversionError, match="'n': more than 256 synaptic paths"):
+        sio.from_nir(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), if_r="unit")
