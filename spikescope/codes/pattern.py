@@ -106,6 +106,7 @@ class Pattern(Code):
     graphs = False
 
     def check(self) -> None:
+        super().check()
         if self.net.readout != "membrane":
             raise ValueError(f"the pattern code reads out the output potential "
                              f"(readout='membrane'), got readout={self.net.readout!r}")

@@ -57,6 +57,15 @@ class _Affine:
             self.z = self.x
 
 
+@dataclass
+class _Cat:
+    """A concatenation (along channels) of spike values with different ops since their
+    ReLU; the synaptic layer that reads it is split into one term per part."""
+
+    parts: list[_Spikes]
+    x: torch.Tensor
+
+
 class _Batch:
     """The batch size (``x.size(0)``, ``x.shape[0]``)."""
 
@@ -125,6 +134,12 @@ class _Parser:
 
     # ----------------------------------------------------------------- values
     def add_op(self, v, op: nn.Module, out: torch.Tensor):
+        if isinstance(v, _Cat):
+            if isinstance(op, nn.Flatten) and v.x.dim() > 2:
+                return _Cat([self.add_op(p, op, p.x.flatten(1)) for p in v.parts], out)
+            if isinstance(op, nn.Flatten):
+                return v
+            return _Cat([self.add_op(p, op, op(p.x)) for p in v.parts], out)
         if isinstance(v, _Spikes):
             return _Spikes(v.sources, [*v.ops, op], out)
         if isinstance(v, _Affine):
@@ -132,7 +147,7 @@ class _Parser:
         raise ConversionError(f"{type(op).__name__} applied to a non-tensor value")
 
     def relu(self, v, name: str):
-        if isinstance(v, _Spikes):
+        if isinstance(v, (_Spikes, _Cat)):
             return v  # already rectified
         if not isinstance(v, _Affine):
             raise ConversionError(f"ReLU at {name} applied to a non-tensor value")
@@ -149,6 +164,8 @@ class _Parser:
         return len(self.stages) - 1
 
     def synaptic(self, m: nn.Module, v, path: str, out: torch.Tensor):
+        if isinstance(v, _Cat):
+            return self.split_synaptic(m, v, path, out)
         if isinstance(v, _Spikes):
             term, bias = L.synaptic_term(m, v.sources, list(v.ops), path)
             return _Affine([term], bias, [], out, path)
@@ -166,6 +183,22 @@ class _Parser:
                 f"(spiking neurons rectify). Consecutive Linear layers are folded into one; "
                 f"otherwise add a ReLU after '{v.name}'")
         raise ConversionError(f"layer '{path}' ({type(m).__name__}) applied to a non-tensor")
+
+    def split_synaptic(self, m: nn.Module, v: _Cat, path: str, out: torch.Tensor):
+        """W cat(a, b) = W_a a + W_b b: one term per part, W split along its inputs."""
+        if getattr(m, "groups", 1) != 1:
+            raise ConversionError(f"layer '{path}' (grouped {type(m).__name__}) reads a "
+                                  f"concatenation of differently pooled branches")
+        terms, offset, bias = [], 0, None
+        for p in v.parts:
+            n = p.x.shape[1]  # channels, or features after a flatten
+            term, b = L.synaptic_term(m, p.sources, list(p.ops), path)
+            bias = b if bias is None else bias
+            axis = 0 if term.kind == "convT" else 1
+            term.weight = term.weight.narrow(axis, offset, n).clone()
+            terms.append(term)
+            offset += n
+        return _Affine(terms, bias, [], out, path)
 
     def add(self, a, b, name: str, out: torch.Tensor):
         if not all(isinstance(v, (_Spikes, _Affine)) for v in (a, b)):
@@ -192,16 +225,14 @@ class _Parser:
         if dim not in (1, 1 - out.dim()):
             raise ConversionError(f"concatenation at {name} along dim {dim}: only along the "
                                   f"channel / feature axis (dim 1)")
-        if not all(isinstance(v, _Spikes) for v in values):
+        if not all(isinstance(v, (_Spikes, _Cat)) for v in values):
             raise ConversionError(f"concatenation at {name} of a value with no ReLU before "
                                   f"it: put a ReLU on every branch that is concatenated")
-        ops = values[0].ops
-        if any(repr(v.ops) != repr(ops) for v in values) or \
-                any(isinstance(op, nn.Flatten) for op in ops):
-            raise ConversionError(f"concatenation at {name} of branches pooled or reshaped "
-                                  f"differently since their ReLU: pool after the "
-                                  f"concatenation instead")
-        return _Spikes(tuple(i for v in values for i in v.sources), list(ops), out)
+        parts = [p for v in values for p in (v.parts if isinstance(v, _Cat) else [v])]
+        if all(repr(p.ops) == repr(parts[0].ops) for p in parts) and not any(
+                isinstance(op, nn.Flatten) for op in parts[0].ops):
+            return _Spikes(tuple(i for p in parts for i in p.sources), list(parts[0].ops), out)
+        return _Cat(parts, out)
 
     # ----------------------------------------------------------------- nodes
     def node_value(self, node: fx.Node, args, kwargs, out):
