@@ -2,8 +2,9 @@
 
 Reference: ``fused_kernels = False``, i.e. ``reset`` + ``step`` with plain torch operations
 (:func:`spikescope.neurons.if_step`). Fast path: ``run`` layer by layer
-(:mod:`spikescope.sim.layerwise`: one product over all T*B rows per layer, then the compiled
-recursion of :mod:`spikescope.neurons.numba_kernel`). Not timed: speed is in benchmarks/.
+(:mod:`spikescope.sim.layerwise`: per block of steps one product over its k*B rows per layer,
+then the compiled recursion of :mod:`spikescope.neurons.numba_kernel`); block sizes 1, 7 and
+T on chains and graphs: tests/test_blocked.py. Not timed: speed is in benchmarks/.
 """
 
 import itertools
@@ -135,13 +136,18 @@ def test_run_then_step_continues_like_stepping(digits, digits_cnn):
 
 
 def test_batch_size_does_not_change_any_sample(monkeypatch, digits, digits_cnn):
-    """Exact sums: a sample's spikes do not depend on which batch it ran in, on either path."""
+    """Exact sums: a sample's spikes do not depend on which batch it ran in, on either path
+    (layer by layer, in blocks of steps that shrink as the batch grows, and stepping)."""
     net = ss.convert(digits_cnn, digits[0][:200])
-    monkeypatch.setattr(layerwise, "MAX_ELEMENTS", T * 8 * sum(net.n_neurons))
+    monkeypatch.setattr(layerwise, "BLOCK_ELEMENTS", 60 * layerwise.widest(net) * 7)
+    assert layerwise.block_size(net, T, 60) == 7 and layerwise.block_size(net, T, 1) == T
     x = digits[0][:60]
-    assert layerwise.applicable(net, T, 8) and not layerwise.applicable(net, T, 60)
-    layered = net.run(x[:8], T, record=("spikes",))
-    stepped = net.run(x, T, record=("spikes",))
+    layered = net.run(x, T, record=("spikes",))
+    net.fused_kernels = False
+    try:
+        stepped = net.run(x[:8], T, record=("spikes",))
+    finally:
+        net.fused_kernels = True
     for i in (0, 5, 7):
         alone = net.run(x[i:i + 1], T, record=("spikes",))
         for rec in (layered, stepped):

@@ -128,9 +128,10 @@ def run_layer(current: torch.Tensor, state: NeuronState, params: NeuronParams, t
     B, N = shape[0], fan.numel()
     state = NeuronState(state.v.contiguous(),
                         None if state.refrac is None else state.refrac.contiguous())
-    spikes = torch.empty((T, *shape))
-    v_trace = torch.empty((T, B, N)) if trace else None
-    counts, stats = torch.zeros(B, N), torch.zeros(T, B, 2)
+    dev = current.device  # the CPU (``applies``); named, not assumed
+    spikes = torch.empty((T, *shape), device=dev)
+    v_trace = torch.empty((T, B, N), device=dev) if trace else None
+    counts, stats = torch.zeros(B, N, device=dev), torch.zeros(T, B, 2, device=dev)
     integrate(current.reshape(len(current), -1).contiguous(), state, params,
               spikes.view(T, -1), NO_TRACE if v_trace is None else v_trace.view(T, -1),
               counts.view(-1), stats, fan.cpu().numpy().astype(np.int64), int(min(clamp, T)),

@@ -270,23 +270,30 @@ class SpikingNetwork:
         self.spike_code.start(self.run_state)
 
     def check_record_budget(self, timesteps: int, batch: int, record: Sequence[str],
-                            neurons: Mapping[int, Sequence[int]] | None = None) -> int:
-        """Bytes the recording of a run would take; :class:`ResourceLimitError` (before
-        anything is allocated) over ``spikescope.sim.network.RECORD_BUDGET_BYTES``."""
-        per_step = 0
-        if "spikes" in record:
-            per_step += sum(self.n_neurons)
-        if "membrane" in record:
-            per_step += 4 * (sum(self.n_neurons) if neurons is None
-                             else sum(len(v) for v in neurons.values()))
+                            neurons: Mapping[int, Sequence[int]] | None = None, *,
+                            encoding: str | None = None) -> int:
+        """Bytes a run would keep that grow with its steps: the recording (what ``record``
+        asks for, and always the output counts and per-layer totals,
+        :meth:`Recorder.bytes_per_step`) and an input ``encoding`` that makes new frames for
+        every step (not "analog" or "events"); :class:`ResourceLimitError` (before anything
+        is allocated) over ``spikescope.sim.network.RECORD_BUDGET_BYTES``."""
+        n_mem = sum(self.n_neurons) if neurons is None else \
+            sum(len(v) for v in neurons.values())
+        per_step = Recorder.bytes_per_step(self.n_neurons, record, n_mem)
+        if encoding is not None and encoding not in ("analog", "events"):
+            n_in = 1
+            for d in self.input_shape:
+                n_in *= d
+            per_step += 4 * n_in
         need = int(timesteps) * int(batch) * per_step
         if need > RECORD_BUDGET_BYTES:
             raise ResourceLimitError(
                 f"recording {timesteps} steps x {batch} samples x {sum(self.n_neurons)} neurons "
-                f"would take {need / 2**30:.2f} GiB, which exceeds the limit (the recording "
-                f"budget) of {RECORD_BUDGET_BYTES / 2**30:.2f} GiB (spikescope.sim.network."
-                f"RECORD_BUDGET_BYTES); record less: fewer timesteps or samples, record="
-                f"('spikes',) or neurons={{layer: [indices]}} for the membranes")
+                f"(record={tuple(record)}) would take {need / 2**30:.2f} GiB, which exceeds the "
+                f"limit (the recording budget) of {RECORD_BUDGET_BYTES / 2**30:.2f} GiB "
+                f"(spikescope.sim.network.RECORD_BUDGET_BYTES); record less: fewer timesteps "
+                f"or samples, record=('spikes',) or record=() (spike counts and output counts "
+                f"are always kept), or neurons={{layer: [indices]}} for the membranes")
         return need
 
     @torch.no_grad()
@@ -353,22 +360,22 @@ class SpikingNetwork:
         x = self.check_input(x, time_major=(encoding == "events"))
         check_number("timesteps", timesteps, integer=True, low=1)
         self.check_record_budget(int(timesteps), x.shape[1 if encoding == "events" else 0],
-                                 record, neurons)
+                                 record, neurons, encoding=encoding)
         inputs = encode(x, timesteps, encoding, dt_ms=self.dt_ms,
                         **{**extra, **encoding_options})
         B = inputs.shape[1]
         self.reset(B, record=record, neurons=neurons)
         self.spike_code.begin_run(self.run_state, x, encoding)
-        first = in_ops = None
-        if encoding == "analog" and self.spike_code.layerwise():
-            in_ops = self.input_ops(x)  # the same input every step: its ops once
-            if layerwise.stateless_input(self.stages[0]):  # and its current once
-                first = self.spike_code.layer_current(self.run_state, 0, x).contiguous()
-        if layerwise.applicable(self, int(timesteps), B):
-            layerwise.run(self, inputs, first, in_ops, progress=progress)
-            return self.recording
-        for t in tqdm(range(int(timesteps)), disable=not progress, desc="simulating",
-                      leave=False):
-            self._advance(inputs[t], first, in_ops)
+        with layerwise.float32_exact():  # exact sums: no TF32 on a GPU
+            first = in_ops = None
+            if encoding == "analog" and self.spike_code.layerwise():
+                in_ops = self.input_ops(x)  # the same input every step: its ops once
+                if layerwise.stateless_input(self.stages[0]):  # and its current once
+                    first = self.spike_code.layer_current(self.run_state, 0, x).contiguous()
+            if layerwise.applicable(self):
+                layerwise.run(self, inputs, first, in_ops, progress=progress)
+                return self.recording
+            for t in tqdm(range(int(timesteps)), disable=not progress, desc="simulating",
+                          leave=False):
+                self._advance(inputs[t], first, in_ops)
         return self.recording
-
