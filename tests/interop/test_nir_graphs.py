@@ -132,19 +132,35 @@ def _structure(net):
 
 
 @pytest.mark.parametrize("model_cls", [ResNetLike, InceptionLike, ResidualMLP])
-@pytest.mark.parametrize("opts", [{}, {"reset": "zero", "leak": 0.9, "neuron": "lif"}])
-def test_graph_round_trip_through_a_file_gives_the_same_spikes(model_cls, opts, x):
+@pytest.mark.parametrize("opts,export", [
+    ({}, {}), ({}, {"if_r": "unit"}), ({"readout": "membrane", "dt_ms": 0.5}, {}),
+    ({"reset": "zero", "leak": 0.9, "neuron": "lif"}, {}),
+    ({"leak": 0.9, "neuron": "lif"}, {"lif_r": "unit"})])
+def test_graph_round_trip_through_a_file_gives_the_same_spikes(model_cls, opts, export, x):
     data = x.flatten(1) if model_cls is ResidualMLP else x
     net = ss.convert(_active(model_cls()), data, **opts)
     assert not net.is_chain
-    back = sio.from_nir(_file(net))
+    back = sio.from_nir(_file(net, **export))
     assert _structure(back) == _structure(net)
     assert back.layer_names == net.layer_names and back.grids == net.grids
+    ra, rb = net.run(data, T), back.run(data, T)
+    assert back.readout == net.readout and back.params == net.params
+    assert ra.spike_trains[0].sum() > 0, "the test network should fire"
+    if export.get("lif_r"):
+        # W tau/dt in the file, times dt/tau on the way back: float32 rounding can move a
+        # weight by one step of its layer's exact-sum grid, so the bits may differ
+        for a, b, g in zip(net.simulated_stages, back.simulated_stages, net.grids):
+            for ta, tb in zip(a.terms(), b.terms()):
+                tol = 2.0 ** -(g - 2) if g is not None else 1e-6 * float(ta.weight.abs().max())
+                assert (ta.weight - tb.weight).abs().max() <= tol, f"{a.name}: weights moved"
+        steps = float((ra.spike_trains[-1] == rb.spike_trains[-1]).float().mean())
+        print(f"{model_cls.__name__} lif_r='unit' round trip: output steps {steps}")
+        assert steps >= 0.99
+        return
     for a, b in zip(net.simulated_stages, back.simulated_stages):
         for ta, tb in zip(a.terms(), b.terms()):
             assert torch.equal(ta.weight, tb.weight), f"{a.name}: weights changed on the way"
-    ra, rb = net.run(data, T), back.run(data, T)
-    assert ra.output_counts.sum() > 0, "the test network should fire"
+    assert torch.equal(ra.output_potential, rb.output_potential)
     for name, ta, tb in zip(net.layer_names, ra.spike_trains, rb.spike_trains):
         assert torch.equal(ta, tb), f"layer {name}: spike trains differ after the round trip"
     assert torch.equal(ra.output_counts, rb.output_counts)
