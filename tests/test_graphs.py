@@ -277,3 +277,62 @@ def test_direct_and_rate_codes_take_graphs():
                      readout="membrane")
     rec = net.run(torch.rand(2, 1, 8, 8), 10)
     assert rec.output_counts.shape[-1] == 64  # a 1x8x8 reconstruction, one value per pixel
+
+
+# --------------------------------------------------------------------- trained networks
+def _digits32(split):
+    x, y = ss.datasets.load("digits", split)
+    x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False).clamp(0, 1)
+    return x.expand(-1, 3, -1, -1).contiguous(), y
+
+
+@pytest.mark.parametrize("name,make", [("graph-resnet", G.ResNet),
+                                       ("graph-inception", G.Inception)])
+def test_trained_resnet_and_inception_spike_as_their_ann(name, make):
+    """Trained by scripts/train_graph_examples.py on the digits upscaled to 3x32x32: the SNN
+    at T = 300 is within 2 points of the ANN on the first 120 test images."""
+    from pathlib import Path
+
+    from spikescope.io.weights import load_meta, load_weights
+
+    path = Path(__file__).parent / "data" / name
+    model = make()
+    model.load_state_dict(load_weights(path))
+    model.eval()
+    xtr, _ = _digits32("train")
+    xte, yte = _digits32("test")
+    assert metrics.model_accuracy(model, xte, yte) == pytest.approx(
+        load_meta(path)["test_accuracy"], abs=1e-6)
+    net = ss.convert(model, xtr[:300])
+    n = 120
+    ann = metrics.model_accuracy(model, xte[:n], yte[:n])
+    snn = metrics.accuracy(net.run(xte[:n], 300, record=()).predictions(), yte[:n])
+    assert ann > 0.8, f"{name}: the ANN was not trained ({ann:.3f})"
+    assert abs(snn - ann) <= 0.02, f"{name}: SNN {snn:.3f} vs ANN {ann:.3f}"
+
+
+def test_a_sum_of_rectified_branches_feeds_a_layer_directly():
+    """W (relu(a) + relu(b)) = W relu(a) + W relu(b): no extra node; with a ReLU and a
+    max-pool after the sum, the sum becomes a node of its own (named after the add)."""
+    class SumOfReLUs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(1, 4, 3, padding=1)
+            self.out = nn.Conv2d(4, 1, 3, padding=1)
+
+        def forward(self, x):
+            return self.out(F.relu(self.a(x)) + F.relu(self.b(x)))
+
+    class Pooled(SumOfReLUs):
+        def forward(self, x):
+            return self.out(F.max_pool2d(F.relu(F.relu(self.a(x)) + F.relu(self.b(x))), 2))
+
+    x = torch.rand(8, 1, 8, 8)
+    for make, names in ((SumOfReLUs, ["a", "b", "out"]), (Pooled, ["a", "b", "add", "out"])):
+        torch.manual_seed(0)
+        model = make().eval()
+        net = ss.convert(model, x)
+        assert net.layer_names == names
+        with torch.no_grad():
+            assert torch.allclose(net.ann_forward(x) * net.lambdas[-1], model(x), atol=1e-5)
+        assert _same_run(net, x[:2])

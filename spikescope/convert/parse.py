@@ -30,10 +30,11 @@ from ..errors import ConversionError
 from ..sim import graph
 from ..sim.stages import Stage
 from . import layers as L
+from .trace import examples_of, trace
 
 SUPPORTED_LAYERS = L.SUPPORTED_LAYERS
 
-__all__ = ["SUPPORTED_LAYERS", "ConversionError", "leaf_layers", "parse", "trace"]
+__all__ = ["SUPPORTED_LAYERS", "ConversionError", "parse"]
 
 
 @dataclass
@@ -86,41 +87,6 @@ _POOL_ARGS = {"max": ("kernel_size", "stride", "padding", "dilation", "ceil_mode
                       "divisor_override")}
 
 
-class _Tracer(fx.Tracer):
-    """Traces through nn.Sequential and custom blocks down to torch.nn layers (and modules
-    marked ``spikescope_leaf``, e.g. placeholders for unsupported layers)."""
-
-    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if getattr(m, "spikescope_leaf", False):
-            return True
-        return m.__module__.startswith("torch.nn") and not isinstance(
-            m, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
-
-
-def _wrapped(model: nn.Module) -> nn.Module:
-    """A model that is one torch.nn layer, inside an nn.Sequential (so tracing sees it)."""
-    return nn.Sequential(model) if _Tracer().is_leaf_module(model, "") else model
-
-
-def trace(model: nn.Module) -> fx.GraphModule:
-    """``model`` traced by torch.fx into its torch.nn layers and functional ops;
-    ConversionError when it cannot be traced."""
-    model = _wrapped(model)
-    try:
-        return fx.GraphModule(model, _Tracer().trace(model))
-    except Exception as e:  # noqa: BLE001 - any trace failure is a conversion failure
-        raise ConversionError(f"cannot trace {type(model).__name__} with torch.fx "
-                              f"({type(e).__name__}: {e}); data-dependent control flow "
-                              f"in forward() is not supported") from e
-
-
-def leaf_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The model's layers (module path, module) in the order its forward() calls them."""
-    gm = trace(model)
-    modules = dict(gm.named_modules())
-    return [(n.target, modules[n.target]) for n in gm.graph.nodes if n.op == "call_module"]
-
-
 def _where(node: fx.Node) -> str:
     stack = node.meta.get("nn_module_stack") or {}
     return f"'{list(stack)[-1]}'" if stack else "forward()"
@@ -131,6 +97,7 @@ class _Parser:
         self.model, self.input_shape = model, input_shape
         self.modules: dict[str, nn.Module] = {}
         self.stages: list[Stage] = []
+        self.node = ""  # the fx node being read (names identity-only stages)
 
     # ----------------------------------------------------------------- values
     def add_op(self, v, op: nn.Module, out: torch.Tensor):
@@ -169,6 +136,13 @@ class _Parser:
         if isinstance(v, _Spikes):
             term, bias = L.synaptic_term(m, v.sources, list(v.ops), path)
             return _Affine([term], bias, [], out, path)
+        if isinstance(v, _Affine) and _rectified_sum(v):
+            # W (a + b) = W a + W b for rectified a, b: one term per summand
+            terms = []
+            for t in v.terms:
+                term, bias = L.synaptic_term(m, t.sources, [*t.pre, *v.post], path)
+                terms.append(term)
+            return _Affine(terms, bias, [], out, path)
         if isinstance(v, _Affine) and isinstance(m, nn.Linear) and all(
                 t.kind == "linear" for t in v.terms) and all(
                 isinstance(op, nn.Flatten) for op in v.post):
@@ -214,9 +188,8 @@ class _Parser:
                                           f"reshaped after '{v.name}' without a ReLU")
                 parts.append(v)
             else:
-                term = L.identity_term(v.x.shape[1], v.sources, list(v.ops), f"{name}.add")
-                parts.append(_Affine([term], torch.zeros(v.x.shape[1]), [], v.x,
-                                     f"{name}.add"))
+                term = L.identity_term(v.x.shape[1], v.sources, list(v.ops), self.node)
+                parts.append(_Affine([term], torch.zeros(v.x.shape[1]), [], v.x, self.node))
         first = next((p for p in parts if p.terms[0].kind != "identity"), parts[0])
         return _Affine(parts[0].terms + parts[1].terms, parts[0].bias + parts[1].bias, [],
                        out, first.name)
@@ -237,6 +210,8 @@ class _Parser:
     # ----------------------------------------------------------------- nodes
     def node_value(self, node: fx.Node, args, kwargs, out):
         op, target, where = node.op, node.target, _where(node)
+        path = where.strip("'") if where.startswith("'") else ""
+        self.node = f"{path}.{node.name}" if path else node.name
         if op == "call_module":
             return self.module_value(self.modules[target], target, args, out)
         if op == "call_method":
@@ -400,22 +375,12 @@ class _Parser:
         return self.stages
 
 
-def examples_of(gm: fx.GraphModule, input_shape: tuple[int, ...]) -> dict[fx.Node, object]:
-    """Every node's value on one example input (for shapes)."""
-    values: dict[fx.Node, object] = {}
-
-    class Recorder(fx.Interpreter):
-        def run_node(self, n: fx.Node):
-            values[n] = out = super().run_node(n)
-            return out
-
-    try:
-        with torch.no_grad():
-            Recorder(gm).run(torch.rand((1, *input_shape)))
-    except RuntimeError as e:
-        raise ConversionError(f"the model does not accept input of shape {input_shape}: "
-                              f"{e}") from e
-    return values
+def _rectified_sum(v: _Affine) -> bool:
+    """Whether ``v`` is a plain sum of rectified values (identity terms of weight 1, no
+    bias), pooled or reshaped only by linear ops since: itself rectified."""
+    return all(t.kind == "identity" and bool((t.weight == 1).all()) for t in v.terms) and \
+        not bool(v.bias.any()) and all(isinstance(op, (nn.AvgPool1d, nn.AvgPool2d, nn.Flatten,
+                                                       nn.Upsample)) for op in v.post)
 
 
 def parse(model: nn.Module, input_shape: tuple[int, ...]) -> list[Stage]:

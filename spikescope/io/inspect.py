@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from ..convert.layers import BATCHNORM, DROPPED, POOLS, SYNAPTIC
-from ..convert.parse import SUPPORTED_LAYERS, ConversionError, examples_of, parse, trace
+from ..convert.parse import SUPPORTED_LAYERS, ConversionError, parse
+from ..convert.trace import examples_of, trace
 from .errors import UnsupportedLayer
 
 
