@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import spikescope as ss  # noqa: E402
 from tests import graph_models as G  # noqa: E402
 
+
 class ResNetModuleReLU(G.ResNet):
     """The ResNet with every ReLU an nn.ReLU module (as torchvision writes it)."""
 
@@ -56,9 +57,9 @@ ROWS = [
 ]
 
 
-def _try(fn) -> str:
+def _try(fn, *args) -> str:
     try:
-        return fn()
+        return fn(*args)
     except Exception as e:  # noqa: BLE001 - the table reports every failure
         msg = re.sub(r" at 0x[0-9a-f]+", "", str(e).splitlines()[0])
         return f"no: {type(e).__name__}: {msg[:90]}"
@@ -66,11 +67,6 @@ def _try(fn) -> str:
 
 def main() -> None:
     warnings.filterwarnings("ignore")
-    import sinabs
-    from spikingjelly.activation_based import neuron
-    from spikingjelly.activation_based.ann2snn import Converter
-    from spikingjelly.activation_based.ann2snn.recipes.rate_coding import RateCodingRecipe
-
     print("| model | spikescope | SpikingJelly 2.0 ann2snn | sinabs 3.1 from_model |")
     print("|---|---|---|---|")
     for name, make, shape in ROWS:
@@ -80,22 +76,32 @@ def main() -> None:
         with torch.no_grad():
             want = model(x)
 
-        def ours():
-            net = ss.convert(model, x)
-            same = torch.allclose(net.ann_forward(x).reshape(want.shape) * net.lambdas[-1],
-                                  want, atol=1e-4)
-            return f"yes: {len(net.stages)} nodes" + ("" if same else " (differs!)")
+        print(f"| {name} | {_try(_ours, model, x, want)} | {_try(_sj, model, x)} | "
+              f"{_try(_sinabs, model, shape)} |")
 
-        def sj():
-            snn = Converter(RateCodingRecipe([(x, torch.zeros(16))], mode="Max")).convert(model)
-            return f"yes: {sum(isinstance(m, neuron.IFNode) for m in snn.modules())} IF layers"
 
-        def sn():
-            snn = sinabs.from_model(model, input_shape=shape, batch_size=16)
-            n = sum(isinstance(m, sinabs.layers.IAFSqueeze) for m in snn.spiking_model.modules())
-            return f"returns a network with {n} spiking layers"
+def _ours(model, x, want) -> str:
+    net = ss.convert(model, x)
+    same = torch.allclose(net.ann_forward(x).reshape(want.shape) * net.lambdas[-1], want,
+                          atol=1e-4)
+    return f"yes: {len(net.stages)} nodes" + ("" if same else " (differs!)")
 
-        print(f"| {name} | {_try(ours)} | {_try(sj)} | {_try(sn)} |")
+
+def _sj(model, x) -> str:
+    from spikingjelly.activation_based import neuron
+    from spikingjelly.activation_based.ann2snn import Converter
+    from spikingjelly.activation_based.ann2snn.recipes.rate_coding import RateCodingRecipe
+
+    snn = Converter(RateCodingRecipe([(x, torch.zeros(len(x)))], mode="Max")).convert(model)
+    return f"yes: {sum(isinstance(m, neuron.IFNode) for m in snn.modules())} IF layers"
+
+
+def _sinabs(model, shape) -> str:
+    import sinabs
+
+    snn = sinabs.from_model(model, input_shape=shape, batch_size=16)
+    n = sum(isinstance(m, sinabs.layers.IAFSqueeze) for m in snn.spiking_model.modules())
+    return f"returns a network with {n} spiking layers"
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from torch import nn
 import spikescope as ss
 from spikescope import metrics
 from spikescope.sim import graph, layerwise
-
 from tests import graph_models as G
 
 TABLE = [  # (model, input shape): every row of the table
@@ -88,7 +87,7 @@ def test_fan_out_counts_every_term_that_reads_a_neuron():
         shape = net.input_shape if src == -1 else net.stages[src].out_shape
         n = int(torch.tensor(shape).prod())
         count = torch.zeros(n)
-        for l, s in enumerate(net.stages):
+        for s in net.stages:
             for term in s.terms():
                 if src not in term.sources:
                     continue
