@@ -6,8 +6,10 @@ node; a concatenation is written as one synaptic node per source with its slice 
 weights (NIR 1.0 has no concat node); an identity shortcut as a diagonal 1x1 Conv2d / Affine
 (no peer maps NIR's Scale). Measured (print with -s):
 - spikescope -> file -> spikescope: every layer's spike trains equal, bit for bit (same
-  weights, same exact-sum grids).
-- SpikingJelly 2.0 (conv ResNet-style and MLP residual + concat): 100% of steps.
+  weights, same exact-sum grids); with lif_r="unit" (W tau/dt in the file) weights can move
+  by one grid step (output spikes still agreed on every step measured).
+- SpikingJelly 2.0 (conv ResNet-style, Inception-style, MLP residual + concat, the trained
+  zoo digits-resnet): 100% of steps (the file holds the simulated, on-grid weights).
 - snnTorch 1.0 (LIF, its fixed dt = 0.1 ms; MLP residual + concat): 100% of steps. Its conv
   import passes NIR's numpy groups to F.conv2d (TypeError), its IF import returns a tuple.
 - nirtorch 2.6 ``nir_to_torch`` with NIR's IF written out: 100% of steps.
@@ -15,6 +17,8 @@ weights (NIR 1.0 has no concat node); an identity shortcut as a diagonal 1x1 Con
   the nodes in depth-first order from the input, not a topological order: a join can run
   before one of its inputs (it then reads that input's previous step, as for recurrence) and
   the result is the last node visited, not the Output. They cannot run a graph with joins.
+  Their conv chains fail before that: Norse maps no AvgPool2d, and both read NIR's Flatten
+  (start_dim 0, the first non-batch axis) as torch's Flatten(0), flattening the batch.
 """
 
 from __future__ import annotations
