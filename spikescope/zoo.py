@@ -333,18 +333,6 @@ def snn_reconstruction(net: SpikingNetwork, recording: Recording, t: int | None 
     return (evidence * (net.lambdas[-1] / t)).reshape(len(evidence), *shape)
 
 
-def _reconstruction_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
-                          batch_size: int, gen: torch.Generator) -> float:
-    """One epoch of shuffled minibatch pixel-MSE training on ``x`` -> ``x``."""
-    model.train()
-    for idx in torch.randperm(len(x), generator=gen).split(batch_size):
-        opt.zero_grad()
-        loss = nn.functional.mse_loss(model(x[idx]), x[idx])
-        loss.backward()
-        opt.step()
-    return loss.item()
-
-
 def train_ann(name: str, *, epochs: int = 60, seed: int = 0, lr: float = 3e-3,
               batch_size: int = 64, out_dir: Path | None = None,
               progress: bool = True) -> dict:
@@ -363,7 +351,8 @@ def train_ann(name: str, *, epochs: int = 60, seed: int = 0, lr: float = 3e-3,
     bar = tqdm(range(epochs), desc=f"training {name}", disable=not progress)
     for _ in bar:
         if m.task == "reconstruction":
-            loss = _reconstruction_epoch(model, opt, xtr, batch_size, gen)
+            loss = train_epoch(model, opt, xtr, xtr, batch_size, gen,
+                                   loss_fn=nn.functional.mse_loss)
         else:
             loss = train_epoch(model, opt, xtr, ytr, batch_size, gen)
         sched.step()
