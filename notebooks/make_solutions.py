@@ -32,7 +32,7 @@ def solutions(nb: dict, exercises_only: bool = False) -> dict:
     first = {"cell_type": "code", "id": "solutions-setup", "metadata": {"tags": ["solutions"]},
              "outputs": [],
              "execution_count": None,
-             "source": [f"import sys\n", f"sys.path.insert(0, {str(HERE)!r})\n",
+             "source": ["import sys\n", f"sys.path.insert(0, {str(HERE)!r})\n",
                         "import _checks\n", "\n",
                         "_checks.STRICT = True  # solutions: a wrong answer raises\n"]}
     nb["cells"] = [first] + cells

@@ -127,3 +127,30 @@ def test_solutions_pass_their_checks(tmp_path):
         text = json.dumps(outs)
         assert "Right" in text and "Not yet" not in text, (name, text[:500])
         assert np.all([o.get("output_type") != "error" for o in outs])
+
+
+# ----------------------------------------------------------------------------- _classroom
+def test_classroom_sends_updates_of_a_closed_comm_in_order(monkeypatch):
+    """Diffs made while an output's comm is closed wait and leave in the order they were
+    made; a diff made while older ones wait joins the queue (notebook 06's time slider)."""
+    import _classroom
+    import panel.io.notebook as nb
+
+    sent, timers = [], []
+    monkeypatch.setattr(nb, "send", lambda comm, msg: sent.append(msg))
+    monkeypatch.setattr(nb, "diff", lambda doc, binary=True: doc.pop(0) if doc else None)
+    monkeypatch.setattr(_classroom, "_later", timers.append)
+    monkeypatch.setattr(_classroom, "_QUEUED", {})
+    comm = SimpleNamespace(id="output-1", _comm=None)
+    for t in range(1, 31):  # Step pressed 30 times before the browser rendered the output
+        _classroom._push([f"t={t}"], comm)
+    assert sent == [] and len(timers) == 1, "one timer per comm, not one per diff"
+    timers.pop()()  # still closed: waits again
+    assert sent == [] and len(timers) == 1
+    comm._comm = object()  # the browser opened the comm
+    _classroom._push(["t=31"], comm)  # made after the others: must not overtake them
+    timers.pop()()
+    assert sent == [f"t={t}" for t in range(1, 32)]
+    assert not _classroom._QUEUED and _classroom.comms_ready()
+    _classroom._push(["t=32"], comm)  # open and nothing waiting: sent at once
+    assert sent[-1] == "t=32" and not timers

@@ -3,7 +3,8 @@
 For every notebook: open it, Run All, assert that no cell has an error output, that no request
 left 127.0.0.1 (every other request is aborted: a CDN load fails the test), that every live
 Bokeh plot has data, that a slider and the kernel agree after Run All, and that a drag of one
-slider changes both the plot and the kernel's value (read back with a probe execution).
+slider changes both the plot and the kernel's value (read back with a probe execution), and
+that tqdm progress bars render as widgets (no "IProgress not found" text).
 
 This test executes every notebook top to bottom, so `make test` does not run nbmake on them.
 """
@@ -40,6 +41,9 @@ SLIDERS = {
     "08_jet_tagging.ipynb": ("SNN time steps t", "view.t"),
 }
 
+# notebooks that show a tqdm progress bar: it must render as an ipywidget
+PROGRESS = {"07_learning_rules.ipynb"}
+
 CELLS = """() => {
   const w = window.jupyterapp.shell.currentWidget;
   if (!w || !w.content || !w.content.model) return null;
@@ -49,7 +53,11 @@ CELLS = """() => {
     if (c.type !== 'code') continue;
     const errors = c.outputs.toJSON().filter(o => o.output_type === 'error')
                     .map(o => `${o.ename}: ${o.evalue}`);
-    out.push({count: c.executionCount, errors});
+    // tqdm without a working ipywidgets prints "IProgress not found" (a TqdmWarning)
+    const text = JSON.stringify(c.outputs.toJSON());
+    out.push({count: c.executionCount, errors, iprogress: text.includes('IProgress not found'),
+              widgets: c.outputs.toJSON().filter(
+                o => o.data && o.data['application/vnd.jupyter.widget-view+json']).length});
   }
   const k = w.sessionContext.session && w.sessionContext.session.kernel;
   return {status: k ? k.status : 'none', cells: out};
@@ -261,19 +269,19 @@ def settle(page, expr: str, title: str, timeout_s: float = 20) -> tuple:
         time.sleep(0.5)
 
 
-# Known, not yet fixed: after Run All, 06's time slider in the browser can show a step or two
-# less than the kernel's session.t (the kernel keeps 30; 30 quick kernel-side changes reach
-# the browser incompletely while the dashboard output is still rendering).
-KNOWN = {"06_dashboard.ipynb": "06: after Run All the time slider can lag session.t by 1-2 "
-                               "steps (kernel->browser updates during rendering)"}
+def wait_comms_ready(page, name: str, timeout_s: float = 60) -> None:
+    """Wait until the kernel has sent the browser all its state: every Panel output's comm is
+    open and no update waits in ``_classroom``'s queue. In Run All the cells after a display
+    run before the browser has rendered it; until its comm opens, the kernel's updates wait."""
+    deadline = time.time() + timeout_s
+    while probe(page, "__import__('_classroom').comms_ready()") != "True":
+        if time.time() > deadline:
+            pytest.fail(f"{name}: {timeout_s:.0f} s after Run All a Panel output's comm is "
+                        "still closed or updates still wait to be sent")
+        time.sleep(0.25)
 
 
-def _params():
-    return [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN[n], strict=False))
-            if n in KNOWN else n for n in notebook_names()]
-
-
-@pytest.mark.parametrize("name", _params())
+@pytest.mark.parametrize("name", notebook_names())
 def test_notebook_in_jupyterlab(lab, browser, name):
     base, work = lab
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -291,15 +299,21 @@ def test_notebook_in_jupyterlab(lab, browser, name):
         assert not errors, f"{name}: error output {errors}"
         ran = time.time() - t0
         assert not blocked, f"{name}: requests outside 127.0.0.1 (offline classroom): {blocked}"
+        iprogress = [i for i, c in enumerate(state["cells"]) if c["iprogress"]]
+        assert not iprogress, f"{name}: 'IProgress not found' in code cells {iprogress} (tqdm " \
+                              "fell back to text: ipywidgets missing in the kernel)"
+        if name in PROGRESS:
+            assert any(c["widgets"] for c in state["cells"]), \
+                f"{name}: the tqdm progress bar is not an ipywidget output"
+            bar = page.locator(".jp-OutputArea .widget-hprogress").first
+            bar.wait_for(state="attached", timeout=30_000)  # rendered by jupyterlab_widgets
 
         slider = SLIDERS.get(name)
         if slider is None:
             return
         page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0",
                                timeout=30_000)
-        # outputs rendered during Run All open their comms to the kernel asynchronously: a drag
-        # in the first moments after Run All was sometimes lost (flaky); give them time
-        time.sleep(5)
+        wait_comms_ready(page, name)
         plots = page.evaluate(PLOTS)
         assert plots and any(p["n"] > 0 for p in plots), f"{name}: no Bokeh plot with data"
         assert page.locator(".bk-Canvas, canvas").count() > 0, f"{name}: no canvas rendered"
