@@ -6,6 +6,11 @@ import panel as pn
 
 from .base import View
 
+#: Browser side of Pause: send the step on screen (before the click event), unique per click.
+PAUSE_AT_SHOWN_STEP = "shown.value = `${slider.value}@${Date.now()}`"
+#: Browser side of Run's flow control: report each step the time slider was moved to.
+REPORT_DRAWN_STEP = "drawn.value = `${cb_obj.value}@${Date.now()}`"
+
 
 def time_readout(session, t: int) -> str:
     """'t = 12 ms of 100 ms · 345 spikes so far': the cursor and the spikes up to it."""
@@ -14,11 +19,12 @@ def time_readout(session, t: int) -> str:
             f"{session.spikes_at(t)} spikes so far")
 
 
-def throttled_slider(obj, pname: str, **kw) -> pn.widgets.IntSlider:
+def throttled_slider(obj, pname: str, on_release=None, **kw) -> pn.widgets.IntSlider:
     """An IntSlider linked both ways to ``obj.<pname>``: it sends its value on release
     (``value_throttled``) and follows every change of the parameter and of its bounds.
     For parameters set inside an event (Step sets ``t``): Panel's own throttled link
-    (``from_param(..., throttled=True)``) raises on such "triggered" changes."""
+    (``from_param(..., throttled=True)``) raises on such "triggered" changes.
+    ``on_release()`` runs before a value from the slider is applied."""
     lo, hi = obj.param[pname].bounds
     slider = pn.widgets.IntSlider(start=lo, end=hi, value=getattr(obj, pname), **kw)
 
@@ -29,7 +35,11 @@ def throttled_slider(obj, pname: str, **kw) -> pn.widgets.IntSlider:
             slider.value = e.new
     obj.param.watch(to_slider, [pname], what="value")
     obj.param.watch(to_slider, [pname], what="bounds")
-    slider.param.watch(lambda e: setattr(obj, pname, e.new), "value_throttled")
+    def from_slider(e):
+        if on_release is not None:
+            on_release()
+        setattr(obj, pname, e.new)
+    slider.param.watch(from_slider, "value_throttled")
     return slider
 
 
@@ -75,11 +85,42 @@ class ControlsView(View):
                                                 width=75)
         self.pause = pn.widgets.Button.from_param(p.pause, label="Pause", width=80)
         self.reset_run = pn.widgets.Button.from_param(p.reset_run, label="Reset", width=80)
-        self.time = throttled_slider(self.session, "t", name="Time cursor (steps)", **W)
+        # moving the time slider (also Pause, below) takes the cursor: Run stops there
+        self.time = throttled_slider(self.session, "t", name="Time cursor (steps)",
+                                     on_release=self._stop_run, **W)
+        # Pause stops at the step the browser shows: the frames in flight while Run animates
+        # (several steps on a busy server) would otherwise move the cursor on after the click
+        self._shown = pn.widgets.TextInput(visible=False)
+        # flow control of Run: the browser reports every step it has drawn
+        self._drawn = pn.widgets.TextInput(visible=False)
+        self._drawn.param.watch(self._frame_drawn, "value")
+        self.time.jscallback(args={"drawn": self._drawn}, value=REPORT_DRAWN_STEP)
+        self._shown.param.watch(self._pause_at_shown, "value")
+        self.pause.js_on_click(args={"slider": self.time, "shown": self._shown},
+                               code=PAUSE_AT_SHOWN_STEP)
         self.readout = pn.pane.Markdown(pn.bind(lambda t, version: time_readout(
             self.session, t), t=p.t, version=p.version), **W)
         self.session.param.watch(self._conversion_controls, "model")
         self._conversion_controls()
+
+    def _stop_run(self) -> None:
+        self.session.running = False
+
+    def _frame_drawn(self, event) -> None:
+        try:
+            self.session.frame_shown(int(str(event.new).split("@")[0]))
+        except ValueError:
+            return
+
+    def _pause_at_shown(self, event) -> None:
+        """Pause at the step the browser showed when Pause was clicked."""
+        try:
+            t = int(str(event.new).split("@")[0])
+        except ValueError:
+            return
+        s = self.session  # the click event itself may have stopped Run already
+        s.running = False
+        s.t = max(0, min(t, s.timesteps))
 
     def _conversion_controls(self, *_):
         """A trained SNN runs as trained: the conversion and neuron controls do not apply."""
@@ -90,6 +131,7 @@ class ControlsView(View):
     def transport(self) -> pn.Column:
         """Step/Run/Pause/Reset, the time slider and the time readout."""
         return pn.Column(pn.Row(self.step, self.run), pn.Row(self.pause, self.reset_run),
+                         self._shown, self._drawn,
                          self.time, self.readout, sizing_mode="stretch_width")
 
     def __panel__(self):

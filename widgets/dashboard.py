@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import threading
 
 import panel as pn
@@ -217,6 +218,17 @@ class Dashboard(pn.viewable.Viewer):
         self.alert.object = escape_text(event.new)  # may quote a URL value or a file
         self.alert.visible = bool(event.new)
 
+    def _url_in_use(self, *_) -> None:
+        """After a choice went back (the session has an error), put the session's values into
+        the URL where it holds others: the URL never keeps a refused value."""
+        loc = pn.state.location
+        if loc is None or not self.session.error:
+            return
+        fix = {k: getattr(self.session, k) for k in URL_PARAMS if k in loc.query_params
+               and str(loc.query_params[k]) != str(getattr(self.session, k))}
+        if fix:
+            loc.update_query(**fix)
+
     def _show_notice(self, event):
         self.notice.object = escape_text(event.new)
         self.notice.visible = bool(event.new)
@@ -239,6 +251,8 @@ class Dashboard(pn.viewable.Viewer):
         if pn.state.location is not None:  # shareable URLs: /app?model=lenet5&sample=3
             pn.state.location.sync(self.session, {k: k for k in URL_PARAMS},
                                    on_error=self._url_error)
+            # after the URL's own watchers: it has just recorded the refused value
+            self.session.param.watch(self._url_in_use, list(URL_PARAMS))
         # Bootstrap: its resources are bundled with Panel (Fast/Material fetch Google fonts),
         # so the page works offline and loads without console errors
         template = pn.template.BootstrapTemplate(
@@ -247,14 +261,29 @@ class Dashboard(pn.viewable.Viewer):
         return template.servable(**kwargs)
 
     def _url_error(self, mapped: dict) -> None:
-        """Apply the URL's valid parameters one by one; say which were not."""
-        s, bad = self.session, []
+        """Apply the URL's valid parameters one by one; say in words which were not, and put
+        the values in use back into the URL (it never keeps an invalid value)."""
+        s, notes, bad = self.session, [], []
         for k in ("model", *[k for k in mapped if k != "model"]):
             if k not in mapped:
                 continue
+            s.error = ""
             try:
                 setattr(s, k, mapped[k])
-            except Exception:  # noqa: BLE001 - an unknown value in a shared URL
-                bad.append(f"{k}={mapped[k]!r}")
-        if bad:
-            s.error = f"ignored URL parameter(s) {', '.join(bad)}: not valid here"
+            except Exception as e:  # noqa: BLE001 - an unknown value in a shared URL
+                notes.append(f"{k}={mapped[k]!r} from the URL: {plain_words(e)}")
+                bad.append(k)
+                continue
+            if s.error:  # it did not run: the session went back to the last choice that did
+                notes.append(s.error)
+                bad.append(k)
+        if bad and pn.state.location is not None:
+            pn.state.location.update_query(**{k: getattr(s, k) for k in bad})
+        s.error = (" ".join(notes) + " The page shows the values in use.") if notes else ""
+
+
+def plain_words(e: Exception) -> str:
+    """A parameter's validation error without the class names: "must be at most 359, not
+    99999" (from "Integer parameter 'Session.sample' must be at most ...")."""
+    msg = re.sub(r"^\w+ parameter '[\w.]+' ", "", str(e))
+    return re.sub(r"valid options include: '\[(.*)\]'", r"choose one of \1", msg)

@@ -16,6 +16,7 @@ from .base import (
     legend_proxy,
     live_figure,
 )
+from .ranges import data_limits
 
 #: At most this many classes get a curve (those with the most output spikes).
 MAX_CURVES = 20
@@ -30,7 +31,9 @@ class EvidenceView(View):
 
     help = ("Cumulative output spikes per class (one line per class). The SNN's answer at "
             "time t is the class with most spikes; the line above the plot compares it with the "
-            "ANN's answer and the true label. Hover a line for its class.")
+            "ANN's answer and the true label. Codes read out by the output membrane (pattern: "
+            "its output layer does not spike) show the output potential per class instead, "
+            "and answer by its largest value. Hover a line for its class.")
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
@@ -44,23 +47,44 @@ class EvidenceView(View):
         self._update({"version"})
 
     def answer(self, t: int, with_time: bool = True) -> str:
-        """One line: true label, ANN answer, SNN answer after t steps."""
+        """One line: true label, ANN answer, SNN answer after t steps (the recording's own
+        readout: spike counts, or the output membrane for membrane-readout codes)."""
         s = self.session
         ann = int(s.ann_output.argmax())
-        if t <= 0:
-            snn = "no spikes yet"
+        pred = int(s.recording.predictions(t - 1)[0]) if t > 0 else -1
+        if pred >= 0:
+            snn = str(pred)
+        elif self.membrane_readout:
+            snn = "nothing yet (its output window has not started)"
         else:
-            counts = self._counts[t]
-            snn = str(int(counts.argmax())) if int(counts.max()) > 0 else "no spikes yet"
+            snn = "no spikes yet"
         line = f"label {s.label} · ANN says {ann} · SNN says {snn}"
         return f"{line} at t = {t * s.dt_ms:g} ms" if with_time else line
+
+    @property
+    def membrane_readout(self) -> bool:
+        """True when the network answers by its output membrane potential (e.g. the pattern
+        code: its output layer does not spike), not by output spike counts."""
+        rec = self.session.recording
+        return getattr(rec, "readout", "spikes") == "membrane" and \
+            getattr(rec, "output_potential", None) is not None
+
+    def _evidence(self) -> np.ndarray:
+        """(T + 1, C) class evidence after each step: cumulative output spikes, or the output
+        membrane potential for membrane-readout codes (row 0: before the first step)."""
+        s = self.session
+        rec = s.recording
+        out = rec.output_potential if self.membrane_readout else rec.output_counts
+        ev = np.zeros((s.timesteps + 1, out.shape[2]))
+        ev[1:] = out[:, 0].float().cpu().numpy()
+        return ev
 
     def _build(self, classes: tuple[int, ...]):
         s = self.session
         self.fig = live_figure("Class evidence", 240, s.timesteps * s.dt_ms, (0, 1),
                                ylabel="output spikes (cumulative)", min_border_right=15,
                                tooltips=[("class", "$name"), ("time", "$x{0.0} ms"),
-                                         ("spikes", "$y{0}")])
+                                         ("evidence", "$y{0.[00]}")])
         n = len(classes)
         palette = Category10[10] if n <= 10 else Category20[20]
         self.cols = [f"c{c}" for c in classes]
@@ -79,9 +103,7 @@ class EvidenceView(View):
         s = self.session
         t = s.t
         if "version" in changed:
-            rec = s.recording
-            counts = np.zeros((s.timesteps + 1, rec.output_counts.shape[2]))
-            counts[1:] = rec.output_counts[:, 0].cpu().numpy()
+            counts = self._evidence()
             C = counts.shape[1]
             classes = tuple(range(C)) if C <= MAX_CURVES else tuple(
                 sorted(np.argsort(-counts[-1], kind="stable")[:MAX_CURVES].tolist()))
@@ -92,7 +114,11 @@ class EvidenceView(View):
             self._full = {"time": np.arange(s.timesteps + 1) * s.dt_ms}
             self._full.update({col: counts[:, c] for c, col in zip(classes, self.cols)})
             self.fig.x_range.update(start=0, end=s.timesteps * s.dt_ms)
-            self.fig.y_range.update(start=0, end=self._ylim()[1])
+            lo, hi = (data_limits(counts) if self.membrane_readout else self._ylim())
+            self.fig.y_range.update(start=lo, end=hi)
+            self.fig.yaxis.axis_label = ("output membrane potential (readout)"
+                                         if self.membrane_readout
+                                         else "output spikes (cumulative)")
             self.source.data = self._rows(0, t + 1)
         elif "t" in changed:
             if t > self.shown:

@@ -24,6 +24,9 @@ class Playback(param.Parameterized):
 
     _tick_at: float | None = None  # perf_counter() of the last Run frame
     _tick_due: float = 0.0  # steps owed to the animation, not yet shown
+    _idle_until: float = 0.0  # perf_counter() before which Run draws no frame
+    _shown_t: int | None = None  # the last step the browser reported as shown (None: none)
+    _sent_at: float = 0.0  # perf_counter() of the last frame sent
 
     @param.depends("step", watch=True)
     def _on_step(self):
@@ -63,10 +66,20 @@ class Playback(param.Parameterized):
 
     def tick(self) -> None:
         """One animation frame of Run: advance ``speed`` x (time since the last frame) steps,
-        so a late frame skips steps and Run keeps ``speed`` steps/s; stop at T."""
+        so a late frame skips steps and Run keeps ``speed`` steps/s; stop at T.
+
+        A frame that took d seconds to compute is followed by at least d seconds without one,
+        and once the browser reports what it drew (:meth:`frame_shown`) the next frame waits
+        for the last one to be drawn: no frames queue up in the server or the browser, so a
+        Pause click is handled within a frame instead of behind a backlog.
+        """
         if not self.running:
             return
         now = time.perf_counter()
+        if now < self._idle_until:
+            return
+        if self._shown_t is not None and self._shown_t < self.t and now - self._sent_at < 1.0:
+            return  # the browser has not drawn the last frame yet: no backlog of frames
         since = None if self._tick_at is None else now - self._tick_at
         # the first frame, or one after a stall (a re-run, a busy server), counts one period
         elapsed = since if since is not None and since < 1.0 else self.period_ms() / 1000
@@ -80,6 +93,13 @@ class Playback(param.Parameterized):
         self._tick_due -= n
         if not self.advance(n):
             self.running = False
+        self._sent_at = time.perf_counter()
+        self._idle_until = self._sent_at + (self._sent_at - now)
+
+    def frame_shown(self, t: int) -> None:
+        """The browser drew the frame of step ``t`` (flow control of Run: the next frame
+        waits for it, at most 1 s; without reports, as in a notebook, frames just run)."""
+        self._shown_t = t
 
     def period_ms(self) -> int:
         """Animation frame period: one frame per step up to 20 steps/s, then 50 ms frames."""

@@ -50,6 +50,9 @@ __all__ = ["CACHE_SIZE", "CALIBRATION_SIZE", "MAX_MEMBRANE_CELLS", "MAX_TRAIN_CE
            "platform_names", "shared_dataset", "snn_info", "snn_task"]
 
 CACHE_SIZE = 8
+#: The choices a run depends on (restored together after a choice that does not run).
+CHOICES = ("model", "dataset", "sample", "code", "encoding", "percentile", "timesteps",
+           "threshold", "leak", "neuron", "reset", "clamp_delay")
 #: Recording limits per session (server memory stays bounded under many sessions): at most
 #: this many recorded membrane values (steps x neurons); beyond it only the traced and the
 #: most active neurons' membranes are kept (others are recorded again when traced) ...
@@ -141,6 +144,8 @@ class Session(Playback, Traces, Readout, Transfer, Evaluator, param.Parameterize
         if self.trained:
             self._ann_timesteps = self.param.timesteps.default
         self._neuron_leak = (self.neuron, self.leak)  # the last consistent pair
+        self._valid: dict = {}  # the choices of the run shown (restored after a bad choice)
+        self._reverting = False
         self.recompute()
         if self.recording is None:  # views need one run to draw; later errors keep the last
             raise RuntimeError(f"the first simulation failed: {self.error}")
@@ -212,6 +217,7 @@ class Session(Playback, Traces, Readout, Transfer, Evaluator, param.Parameterize
     def _model_changed(self):
         """Pick the model's data set (and for trained event SNNs events input and their T);
         one recompute for all of it."""
+        self.param.encoding.objects = list(ENCODERS)  # narrowed again after the run
         if self.trained:
             ds, enc = zoo.SNN_MODELS[self.model], "events"
             T = int(snn_info(self.model).get("timesteps", 20))
@@ -262,10 +268,15 @@ class Session(Playback, Traces, Readout, Transfer, Evaluator, param.Parameterize
         An error the user caused is stored in ``error``; the previous run stays shown.
         """
         self._stop()
+        if self._reverting:
+            return  # back to the choices of the run shown: nothing to simulate
         if self._fix_neuron():
             return  # re-entered with a consistent neuron model and leak
         try:
             n = self.n_samples
+            if self.sample >= n and self.sample == self._valid.get("sample"):
+                self.sample = n - 1  # a smaller data set: its last sample (re-enters)
+                return
             if self.sample >= n:
                 raise ValueError(f"sample {self.sample} does not exist: the {self.dataset!r} "
                                  f"test set has {n} samples (0..{n - 1})")
@@ -293,7 +304,7 @@ class Session(Playback, Traces, Readout, Transfer, Evaluator, param.Parameterize
                            else rec.output_counts[-1, 0].float())
             source = self._source_image()
         except Exception as e:  # shown to the user; the session keeps working
-            self.error = f"{type(e).__name__}: {e}"
+            self._revert(e)
             return
         self.net, self.ann, self.recording = net, ann, rec
         self.x, self.label, self.inputs = x, label, inputs
@@ -305,10 +316,52 @@ class Session(Playback, Traces, Readout, Transfer, Evaluator, param.Parameterize
         if not self.traces:
             self.traces = self.default_traces()
         self.error = ""
+        self._valid = {k: getattr(self, k) for k in CHOICES}
+        self._offer_valid_choices(net)
         with param.parameterized.batch_call_watchers(self):
             self.param.t.bounds = (0, T)
             self.t = min(self.t, T)
             self.version += 1
+
+    def _offer_valid_choices(self, net) -> None:
+        """Only choices that fit the run shown: samples of this data set, and the events
+        encoding only for event data (frames over time)."""
+        n = self.n_samples
+        self.param.sample.bounds = (0, max(n - 1, 0))
+        x, _ = self._dataset(self.dataset, "test")
+        events = x.dim() > len(net.input_shape) + 1
+        objects = list(ENCODERS) if events else [e for e in ENCODERS if e != "events"]
+        if self.param.encoding.objects != objects:
+            self.param.encoding.objects = objects
+
+    def _revert(self, e: Exception) -> None:
+        """A choice that does not run: back to the choices of the run shown, and say in
+        words what went wrong and what fits."""
+        bad = {k: getattr(self, k) for k in CHOICES
+               if k in self._valid and getattr(self, k) != self._valid[k]}
+        if not bad:  # nothing to go back to (the first run)
+            self.error = f"{type(e).__name__}: {e}"
+            return
+        what = ", ".join(f"{k} {v!r}" for k, v in bad.items())
+        if "dataset" in bad or "model" in bad:
+            try:
+                home = zoo.dataset_of(self.model) if not self.trained else \
+                    zoo.SNN_MODELS[self.model]
+            except Exception:  # noqa: BLE001 - an uploaded model: no home data set
+                home = self._valid.get("dataset")
+            why = (f"{self.model} does not take {self.dataset} samples (it takes those of "
+                   f"{home})")
+        elif isinstance(e, ValueError):  # the core's own messages say what fits
+            why = str(e)
+        else:
+            why = f"{type(e).__name__}: {e}"
+        back = ", ".join(f"{k} {self._valid[k]!r}" for k in bad)
+        self._reverting = True
+        try:
+            self.param.update(**{k: self._valid[k] for k in bad})
+        finally:
+            self._reverting = False
+        self.error = f"{what} does not work here: {why}. Back to {back}."
 
     def _membrane_neurons(self, net, T: int, ann_rates) -> dict | None:
         """Neurons whose membrane is recorded: all (None) within ``MAX_MEMBRANE_CELLS``, else

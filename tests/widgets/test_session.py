@@ -19,7 +19,8 @@ def test_choices_come_from_the_registries(session):
     assert session.param.model.objects == zoo.names() + zoo.snn_names()
     assert session.param.dataset.objects == datasets.names()
     assert session.param.code.objects == list(CODES)
-    assert session.param.encoding.objects == list(ENCODERS)
+    # static digits: every encoding but "events" (offered only for event data)
+    assert session.param.encoding.objects == [e for e in ENCODERS if e != "events"]
     assert session.dataset == zoo.dataset_of("digits-mlp")
 
 
@@ -87,15 +88,20 @@ def test_encoding_changes_the_spikes(session):
 
 def test_user_errors_become_messages_and_the_session_keeps_working(session):
     rec = session.recording
-    session.sample = 10_000
-    assert "sample 10000 does not exist" in session.error
-    assert session.recording is rec, "a failed change dropped the last good run"
+    with pytest.raises(ValueError, match="at most 359"):  # only valid samples are offered
+        session.sample = 10_000
+    assert session.recording is rec and session.sample != 10_000
     session.sample = 3
     assert session.error == "" and session.recording is not rec
-    session.encoding = "events"
-    assert "event" in session.error
-    session.encoding = "analog"
-    assert session.error == ""
+    with pytest.raises(ValueError):  # no events encoding offered for static digits
+        session.encoding = "events"
+    rec = session.recording
+    session.dataset = "mnist1d"  # a data set the model does not take: back, in words
+    assert "digits-mlp does not take mnist1d samples" in session.error
+    assert "Back to dataset 'digits'" in session.error
+    assert session.dataset == "digits" and session.recording is rec
+    session.sample = 4
+    assert session.error == "" and session.recording is not rec
     with pytest.raises(ValueError):
         session.threshold = -1.0  # out of the parameter's bounds
 

@@ -64,9 +64,10 @@ def test_percentile_changes_activity_table(dash):
 
 def test_error_shows_as_alert_and_clears(dash):
     s = dash.session
-    s.sample = 99_999
-    assert dash.alert.visible and "does not exist" in dash.alert.object
-    s.sample = 0
+    s.dataset = "mnist1d"
+    assert dash.alert.visible and "does not take mnist1d samples" in dash.alert.object
+    assert s.dataset != "mnist1d"
+    s.sample = 1
     assert not dash.alert.visible
 
 
