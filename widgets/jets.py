@@ -41,7 +41,7 @@ def _edp_platforms() -> list[str]:
 
 
 #: Layout of the jet confusion matrices (value labels on the cells).
-JET_HEATMAP = dict(values=True, width=340, height=300, xrotation=30, default_tools=[],
+JET_HEATMAP = dict(values=True, width=380, height=300, xrotation=30, default_tools=[],
                    toolbar=None)
 
 
@@ -96,7 +96,8 @@ class JetsView(pn.viewable.Viewer):
     @param.depends("comparison", "t")
     def snn_matrix(self) -> hv.Overlay:
         c = self.comparison
-        return confusion_heatmap(c.cm_snn(self._step), f"SNN after {self.t} steps: accuracy "
+        # short enough to fit above the matrix (a longer title was cut at the plot's edge)
+        return confusion_heatmap(c.cm_snn(self._step), f"SNN, {self.t} steps: accuracy "
                                  f"{100 * c.snn_accuracy(self._step):.1f}%",
                                  class_labels(c.class_names), cmap="Reds", **JET_HEATMAP)
 
@@ -112,7 +113,7 @@ class JetsView(pn.viewable.Viewer):
         return hv.Bars(rows, kdims=["class", "network"], vdims=["accuracy"]).opts(
             title="Per-class accuracy", ylim=(0, 1), width=420, height=300, xrotation=30,
             color="network", cmap={"ANN": ANN_COLOR, "SNN": SNN_COLOR}, tools=["hover"],
-            toolbar=None)
+            toolbar=None, show_legend=False)  # each bar is labelled ANN/SNN; a legend hid bars
 
     @param.depends("comparison", "t")
     def accuracy_plot(self) -> hv.Overlay:
@@ -152,22 +153,29 @@ class JetsView(pn.viewable.Viewer):
                                 f"{c.words(self._step)}", sizing_mode="stretch_width")
 
     def __panel__(self):
-        controls = pn.Row(
+        # FlexBox, not Row: the plots keep their size and wrap onto the next line where the
+        # page is narrower than a row of them (a JupyterLab output with the file browser open
+        # is ~970 px wide in a 1400 px window; the three plots of the second row need ~1220 px
+        # and a Row clipped the third)
+        controls = pn.FlexBox(
             pn.widgets.IntSlider.from_param(self.param.t, name="SNN time steps t",
                                             throttled=True),  # value sent on release
             pn.widgets.Select.from_param(self.param.platform, name="EDP platform",
-                                         disabled=not _edp_platforms()))
+                                         disabled=not _edp_platforms()),
+            sizing_mode="stretch_width")
         return pn.Column(
             "## Jet tagging: ANN vs SNN",
             controls,
-            pn.Row(pn.panel(self.ann_matrix), pn.panel(self.snn_matrix)),
+            pn.FlexBox(pn.panel(self.ann_matrix), pn.panel(self.snn_matrix),
+                       sizing_mode="stretch_width"),
             self.words,
-            pn.Row(pn.panel(self.class_bars), pn.panel(self.accuracy_plot),
-                   pn.panel(self.edp_plot)),
+            pn.FlexBox(pn.panel(self.class_bars), pn.panel(self.accuracy_plot),
+                       pn.panel(self.edp_plot), sizing_mode="stretch_width"),
             pn.pane.Markdown(
                 "**What am I seeing?** Left: the ANN's confusion matrix, right: the converted "
                 "SNN's after t steps; rows are the true jet class and sum to 1, so the diagonal "
                 "is each class's accuracy. Classes: gluon, light quark, W, Z, top. Inputs are "
                 "standardized (signed) features fed to the SNN as constant currents.",
                 styles={"font-size": "12px", "color": "#444"}, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
         )
