@@ -94,7 +94,7 @@ class ActivityView(View):
             title="Saturated (red) / silent (gray) neurons", ylim=(0, 100), responsive=True,
             height=240,
             tools=["hover"], color="kind", cmap=["#d62728", "#7f7f7f"], framewise=True,
-            stacked=True, legend_position="top_right")
+            stacked=True, legend_position="right")  # beside the bars, not over them
 
     def _scatter(self, t, version):
         s = self.session

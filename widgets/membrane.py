@@ -84,9 +84,11 @@ class MembraneView(View):
                                     color=LAYER_COLORS[j % len(LAYER_COLORS)], name=c)
                       for j, c in enumerate(self.cols)]
         self.marks = ColumnDataSource({"time": np.zeros(0), "V": np.zeros(0),
-                                       "neuron": np.zeros(0, dtype=object)})
+                                       "neuron": np.zeros(0, dtype=object),
+                                       "color": np.zeros(0, dtype=object)})
+        # each spike mark in its trace's color (black marks did not say whose spike it was)
         self.fig.scatter("time", "V", source=self.marks, marker="triangle", size=9,
-                         color="black", name="spike")
+                         color="color", line_color="black", line_width=0.5, name="spike")
         self.threshold = Span(location=1.0, dimension="width", line_color="red",
                               line_dash="dashed", line_width=1)
         self.fig.add_layout(self.threshold)
@@ -119,8 +121,11 @@ class MembraneView(View):
         thr = s.net.params.threshold
         mt = np.array([m[0] for m in marks], dtype=float)
         order = np.argsort(mt, kind="stable")
+        color = {p["neuron"]: LAYER_COLORS[j % len(LAYER_COLORS)] for j, p in enumerate(paths)}
+        neurons = np.array([m[2] for m in marks], dtype=object)[order]
         self._marks = {"time": mt[order], "V": np.full(len(mt), float(thr)),
-                       "neuron": np.array([m[2] for m in marks], dtype=object)[order]}
+                       "neuron": neurons,
+                       "color": np.array([color.get(n, "black") for n in neurons], dtype=object)}
         self._mark_steps = np.rint(self._marks["time"] / s.dt_ms).astype(int)
         self._full = full
         names = [p["neuron"] for p in paths]

@@ -9,6 +9,11 @@ import torch
 from .catalog import PERCENTILES, snn_info
 
 
+def _pct(share: float) -> str:
+    """A share as a percentage that does not round a small non-zero share to "0%"."""
+    return f"{share:.1%}" if 0 < share < 0.01 else f"{share:.0%}"
+
+
 class Readout:
     """Derived data of the current recording; mixed into :class:`widgets.session.Session`."""
 
@@ -71,18 +76,27 @@ class Readout:
         hidden = act[:-1] or act
         worst = max(hidden, key=lambda a: a["saturated"])
         idx = PERCENTILES.index(self.percentile)
+        top = PERCENTILES.index("max")
         if worst["saturated"] > 0.05:
-            nxt = PERCENTILES[idx + 1] if idx + 1 < len(PERCENTILES) - 1 else "max"
-            return (f"{worst['layer']}: {worst['saturated']:.0%} saturated (firing every step): "
-                    f"raise the percentile (try {nxt}) so lambda grows and rates drop below 1.")
+            if idx < top:  # a higher percentile: larger lambda, lower rates
+                return (f"{worst['layer']}: {_pct(worst['saturated'])} saturated (firing every "
+                        f"step): raise the percentile (try {PERCENTILES[idx + 1]}) so lambda "
+                        f"grows and rates drop below 1.")
+            fix = "normalize (try 99.9)" if idx > top else "raise the threshold"
+            return (f"{worst['layer']}: {_pct(worst['saturated'])} saturated (firing every "
+                    f"step) at percentile {self.percentile}: {fix}.")
         quiet = max(hidden, key=lambda a: a["silent"])
         peak = max(a["rate_hz"] for a in hidden)
         if quiet["silent"] > 0.9 or peak < 0.02 * 1000.0 / self.dt_ms:
-            prev = PERCENTILES[idx - 1] if 0 < idx < len(PERCENTILES) - 1 else 99.9
-            return (f"{quiet['layer']}: {quiet['silent']:.0%} silent: rates are low, lower the "
-                    f"percentile (try {prev}) or raise T.")
+            if 0 < idx <= top:  # a lower percentile: smaller lambda, higher rates
+                hint = f"lower the percentile (try {PERCENTILES[idx - 1]}) or raise T"
+            elif idx > top:  # no normalization at all
+                hint = "normalize (try 99.9) or raise T"
+            else:  # already the lowest percentile offered
+                hint = "lower the threshold or raise T"
+            return f"{quiet['layer']}: {_pct(quiet['silent'])} silent: rates are low, {hint}."
         return (f"Percentile {self.percentile} looks fine: at most "
-                f"{worst['saturated']:.0%} saturated ({worst['layer']}).")
+                f"{_pct(worst['saturated'])} saturated ({worst['layer']}).")
 
     def decoded_input(self, t: int) -> np.ndarray:
         """The network's view of the input: the mean encoded input of the first ``t`` steps.

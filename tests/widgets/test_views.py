@@ -151,3 +151,28 @@ def test_run_skips_steps_when_frames_are_late():
     time.sleep(0.2)  # a frame 200 ms late at 100 steps/s owes about 20 steps
     s.tick()
     assert 15 <= s.t - t1 <= 30, f"a late frame advanced {s.t - t1} steps, expected ~20"
+
+
+def test_percentile_hint_points_the_right_way_and_keeps_small_shares():
+    from widgets.readout import _pct
+
+    assert _pct(0.001) == "0.1%" and _pct(0.0) == "0%" and _pct(0.25) == "25%"
+    s = Session(model="digits-mlp", percentile="max", threshold=0.1)
+    hint = s.suggestion()
+    assert "try max" not in hint, hint  # already max-norm: no higher percentile to try
+    s.param.update(percentile=90.0, threshold=2.0)
+    hint = s.suggestion()
+    assert "try 99.9" not in hint, hint  # 90 is the lowest: never suggest raising it here
+
+
+def test_spike_marks_take_their_trace_color():
+    from widgets import MembraneView
+    from widgets.base import LAYER_COLORS
+
+    s = Session(model="digits-mlp")
+    s.traces = []
+    s.trace_by_rate(0, "max")
+    s.trace_by_rate(1, "max")
+    view = MembraneView(s)
+    colors = set(view._marks["color"])
+    assert colors and colors <= set(LAYER_COLORS[:2]), colors
