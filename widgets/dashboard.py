@@ -87,10 +87,13 @@ class JetsTab(pn.viewable.Viewer):
                          self.status, self.body, sizing_mode="stretch_width")
 
 
-def _sweeps():
-    from .sweeps import SweepsView
+def _sweeps(session: Session):
+    """The Sweeps tab, on the session's model when the sweep can run it (zoo ANNs)."""
+    from .sweeps import SweepSettings, SweepsView
 
-    return SweepsView()
+    models = SweepSettings.param.model.objects
+    model = session.model if session.model in models else SweepSettings.param.model.default
+    return SweepsView(settings=SweepSettings(model=model))
 
 
 def _learning():
@@ -143,7 +146,8 @@ class Dashboard(pn.viewable.Viewer):
         self.top = pn.Row(sizing_mode="stretch_width")
         self._top_task = None
         self._layout_top()
-        self._lazy = {3 + i: f for i, f in enumerate((_sweeps, JetsTab, _learning))}
+        self._lazy = {3 + i: f for i, f in enumerate((lambda: _sweeps(s), JetsTab,
+                                                          _learning))}
         self.built: dict = {}  # lazy tab index -> its view, once shown
         # dynamic: only the open tab's models live in the browser (a page loads in about a
         # third of the time); app/main.py keeps hidden panes' stylesheets on this server

@@ -17,6 +17,7 @@ import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend)
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import NumeralTickFormatter
 
 from spikescope import sweep, zoo
 from spikescope.sim.network import CODES
@@ -242,7 +243,10 @@ class SweepsView(pn.viewable.Viewer):
             interpolation="steps-post", color="#d62728", line_width=2)
         best = hv.Scatter(front, self.cost, ["accuracy", *dims]).opts(
             size=10, color="#d62728", tools=["hover"])
+        # linear axis: 50k, 1.2m (Bokeh's default printed large costs as 5.000e+4)
+        fmt = {} if log else {"xformatter": NumeralTickFormatter(format="0.[0]a")}
         return (points * curve * best).opts(width=520, height=320, logx=log, xlabel=label,
+                                            **fmt,
                                             ylabel="accuracy", legend_position="bottom_right",
                                             title=f"accuracy vs {label}")
 

@@ -176,3 +176,8 @@ def test_spike_marks_take_their_trace_color():
     view = MembraneView(s)
     colors = set(view._marks["color"])
     assert colors and colors <= set(LAYER_COLORS[:2]), colors
+
+
+def test_sweeps_tab_starts_on_the_session_model():
+    d = Dashboard(Session(model="lenet5"))
+    assert d.tab("Sweeps").settings.model == "lenet5"
