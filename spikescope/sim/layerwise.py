@@ -36,7 +36,7 @@ from .stages import Stage, avg_pool
 if TYPE_CHECKING:
     from .network import SpikingNetwork
 
-BLOCK_ELEMENTS = 4_000_000
+BLOCK_ELEMENTS = 16_000_000
 """Largest k * B * (widest layer's neurons or inputs) of one block: the block size k of a run
 is the most steps that fit (at least 1, at most T); measured in benchmarks/README.md."""
 
