@@ -70,6 +70,16 @@ TRAINED_NOTE = ("Trained SNN (surrogate gradients): it runs as trained, on event
                 "not apply.")
 
 
+class RoundedNumber(param.Number):
+    """A Number kept to 6 decimals: a slider's 0.7999999999999999 (0.05 steps in binary
+    floating point) is stored, shown and put into the URL as 0.8."""
+
+    def __set__(self, obj, val):
+        if isinstance(val, float):
+            val = round(val, 6)
+        super().__set__(obj, val)
+
+
 class Session(Playback, Traces, Readout, Transfer, Evaluator, param.Parameterized):
     """One user's simulation: choices, converted network, recording and time cursor."""
 
@@ -88,9 +98,9 @@ class Session(Playback, Traces, Readout, Transfer, Evaluator, param.Parameterize
                                     "(max = max-norm, off = no normalization).")
     timesteps = param.Integer(default=100, bounds=(1, 1000),
                               doc="Simulation length T in steps of dt (1 ms).")
-    threshold = param.Number(default=1.0, bounds=(0.05, 5.0), softbounds=(0.1, 2.0),
+    threshold = RoundedNumber(default=1.0, bounds=(0.05, 5.0), softbounds=(0.1, 2.0),
                              doc="Firing threshold (normalized units).")
-    leak = param.Number(default=1.0, bounds=(0.5, 1.0),
+    leak = RoundedNumber(default=1.0, bounds=(0.5, 1.0),
                         doc="Multiplicative leak per step; 1 = non-leaky IF.")
     neuron = param.Selector(default=DEFAULT_NEURON, objects=[DEFAULT_NEURON], doc=(
         "Neuron model of the converted network (spikescope.neurons.NEURONS, read when the "

@@ -160,3 +160,9 @@ def test_evaluation_blocking_and_cancel():
     s2.cancel_evaluation()
     s2._eval_thread.join(30)
     assert not s2.eval_running and s2.evaluation is None, "cancelled evaluation left a result"
+
+
+def test_slider_floats_are_stored_rounded(session):
+    session.threshold = 0.7999999999999999  # 16 steps of 0.05 from 0 in binary floats
+    assert session.threshold == 0.8 and session.param.threshold.serialize(0.8) == 0.8
+    session.threshold = 1.0
