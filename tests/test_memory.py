@@ -7,6 +7,7 @@ whose recording would pass ``RECORD_BUDGET_BYTES`` raises before it allocates an
 """
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -108,17 +109,19 @@ RSS_SCRIPT = textwrap.dedent("""
 def test_peak_memory_does_not_grow_with_steps_when_recording_nothing():
     """In a fresh process: 10,000 steps (or more) recording nothing peak at about the memory
     of a quarter of them (generous margin: a quarter of what the spike trains alone would
-    take), while recording the spike trains raises the peak by at least half their size."""
+    take), while recording the spike trains raises the peak by their size."""
+    # glibc: allocations above 64 KiB are mapped and unmapped when freed, so the peak RSS
+    # follows live memory and not what the heap allocator happens to keep
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
     out = subprocess.run([sys.executable, "-c", RSS_SCRIPT], capture_output=True, text=True,
-                         timeout=600)
+                         timeout=600, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     m = json.loads(out.stdout.strip().splitlines()[-1])
     trains = m["trains"]  # one byte per neuron, step and sample
     assert min(m["counts"]) > 0, "the network did not spike: nothing was measured"
     assert m["p1"] - m["p0"] < 0.25 * trains, \
         f"recording nothing grew the peak by {(m['p1'] - m['p0']) / 2**20:.0f} MiB over T"
-    # the trains partly reuse memory the blocks' tensors freed: at least half shows
-    assert m["p2"] - m["p1"] >= 0.5 * trains, "recording spike trains should cost memory"
+    assert m["p2"] - m["p1"] >= 0.9 * trains, "recording spike trains should cost their size"
 
 
 def test_recording_is_joined_once(cnn, digits):
