@@ -284,6 +284,16 @@ def interleaved(fns: dict, repeats: int, sync=lambda: None) -> tuple[dict, dict]
     return {k: 1e3 * statistics.median(v) for k, v in times.items()}, mem
 
 
+def stepped(net: SpikingNetwork, x: torch.Tensor):
+    """run() by stepping (``fused_kernels = False``): what run() did before issue 18 on runs
+    over 12M neuron-steps (the same stepping code)."""
+    net.fused_kernels = False
+    try:
+        return net.run(x, T, record=())
+    finally:
+        net.fused_kernels = True
+
+
 def agreement(label: str, net: SpikingNetwork, layers, x) -> list[str]:
     """Output counts of every peer vs spikescope (Norse: reset to zero, strict threshold)."""
     ref = net.run(x, T, record=()).output_counts[-1].float()
@@ -321,7 +331,8 @@ def main() -> None:
     for batch in args.batches:
         for label, net, x in nets:
             xb = x[:batch]
-            fns = {"spikescope run()": lambda n=net, x=xb: n.run(x, T, record=())}
+            fns = {"spikescope run()": lambda n=net, x=xb: n.run(x, T, record=()),
+                   "spikescope stepping (before)": lambda n=net, x=xb: stepped(n, x)}
             fns.update({k: (lambda r=r, x=xb: r(x))
                         for k, r in load_peers(graph_layers(net)).items()})
             fns["floor: per-step products"], fns["floor: all-T products"] = floors(net, xb)
