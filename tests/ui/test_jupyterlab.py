@@ -269,6 +269,38 @@ def settle(page, expr: str, title: str, timeout_s: float = 20) -> tuple:
         time.sleep(0.5)
 
 
+# Panel's CommManager in the page (one per output): changes the browser has not yet sent to
+# the kernel, and whether it waits for the kernel's acknowledgement of the last batch
+UNSENT = """() => {
+  let n = 0, blocked = 0;
+  if (!window.Bokeh) return [0, 0];
+  for (const doc of Bokeh.documents)
+    for (const m of doc._all_models.values())
+      if (Array.isArray(m._event_buffer)) {
+        n += m._event_buffer.length;
+        // blocked until the kernel acknowledges, or until its timeout (then the next change
+        // goes out anyway)
+        blocked += !!m._blocked && Date.now() <= m._timeout;
+      }
+  return [n, blocked];
+}"""
+
+
+def wait_browser_sent(page, name: str, when: str, timeout_s: float = 30) -> None:
+    """Wait until no output holds changes it has not sent to the kernel (Panel's CommManager
+    sends a batch, then waits for the kernel's acknowledgement before the next)."""
+    deadline = time.time() + timeout_s
+    while True:
+        unsent, blocked = page.evaluate(UNSENT)
+        if not unsent and not blocked:
+            return
+        if time.time() > deadline:
+            pytest.fail(f"{name}: {when}, after {timeout_s:.0f} s the page still holds {unsent} "
+                        f"changes not sent to the kernel ({blocked} outputs wait for an "
+                        "acknowledgement)")
+        time.sleep(0.25)
+
+
 def wait_comms_ready(page, name: str, timeout_s: float = 60) -> None:
     """Wait until the kernel has sent the browser all its state: every Panel output's comm is
     open and no update waits in ``_classroom``'s queue. In Run All the cells after a display
@@ -314,6 +346,7 @@ def test_notebook_in_jupyterlab(lab, browser, name):
         page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0",
                                timeout=30_000)
         wait_comms_ready(page, name)
+        wait_browser_sent(page, name, "after Run All")
         plots = page.evaluate(PLOTS)
         assert plots and any(p["n"] > 0 for p in plots), f"{name}: no Bokeh plot with data"
         assert page.locator(".bk-Canvas, canvas").count() > 0, f"{name}: no canvas rendered"
@@ -326,6 +359,7 @@ def test_notebook_in_jupyterlab(lab, browser, name):
         before = {p["id"]: (p["n"], p["sum"]) for p in page.evaluate(PLOTS)}
 
         drag_slider(page, title)
+        wait_browser_sent(page, name, "after the drag")  # a drag lost in the page fails here
         kernel1, shown1 = settle(page, expr, title)
         assert kernel1 != pytest.approx(kernel0), f"{name}: the drag did not reach the kernel"
         assert kernel1 == pytest.approx(float(shown1)), \
