@@ -257,6 +257,10 @@ class Dashboard(pn.viewable.Viewer):
                                    on_error=self._url_error)
             # after the URL's own watchers: it has just recorded the refused value
             self.session.param.watch(self._url_in_use, list(URL_PARAMS))
+            # the view too: time cursor and open tab (/app?t=40&tab=2 opens that picture)
+            pn.state.location.sync(self.session, {"t": "t"})
+            pn.state.location.sync(self.tabs, {"active": "tab"})
+            self._build(self.tabs.active)  # a lazy tab opened from the URL
         # Bootstrap: its resources are bundled with Panel (Fast/Material fetch Google fonts),
         # so the page works offline and loads without console errors
         template = pn.template.BootstrapTemplate(

@@ -302,6 +302,12 @@ class Session(Playback, Traces, Readout, Transfer, Evaluator, param.Parameterize
                 notes.append(f"T is limited to {t_fit} steps for this model (recording limit "
                              f"of {MAX_TRAIN_CELLS:,} neuron-steps per session).")
             self._capped = False
+            mismatch = {"ttfs": "ttfs", "pattern": "pattern"}.get(self.encoding)
+            if mismatch and not self.trained and not str(self.code).startswith(mismatch):
+                notes.append(f"{self.encoding} input is meant for the {mismatch} code: "
+                             f"this {self.code}-code network does not read it that way, so "
+                             f"its answer is not meaningful (choose code {mismatch}, or "
+                             f"analog or poisson input).")
             x, label = self._sample_input(net)
             with torch.no_grad():
                 static = x if self.encoding != "events" else x.mean(0)

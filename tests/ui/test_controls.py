@@ -123,3 +123,29 @@ def test_pattern_code_shows_membrane_evidence_and_an_answer(browser, server):  #
     assert max(ys) - min(ys) > 1e-3, "class evidence is flat for the pattern code"
     assert pg.errors == [], pg.errors
     pg.close()
+
+
+def test_url_restores_time_cursor_and_tab(browser, server):  # noqa: F811
+    pg = open_page(browser, server)
+    for _ in range(3):
+        step_works(pg)
+    pg.get_by_text("Evaluation", exact=True).first.click()
+    pg.get_by_role("button", name="Evaluate test set").wait_for(timeout=30_000)
+    deadline = time.time() + 10
+    while "tab=2" not in query(pg) and time.time() < deadline:
+        pg.wait_for_timeout(200)
+    search = query(pg)
+    assert "t=3" in search and "tab=2" in search, search
+    fresh = open_page(browser, server + search)
+    assert readout(fresh)[0] == 3, f"t not restored from {search}: {readout(fresh)}"
+    fresh.get_by_role("button", name="Evaluate test set").wait_for(timeout=30_000)
+    assert fresh.errors == [] and pg.errors == [], (fresh.errors, pg.errors)
+    fresh.close()
+    pg.close()
+
+
+def test_ttfs_input_on_a_rate_network_says_so(browser, server):  # noqa: F811
+    pg = open_page(browser, server + "?encoding=ttfs")
+    pg.get_by_text(re.compile(r"ttfs input is meant for the ttfs code")).first.wait_for(
+        timeout=30_000)
+    pg.close()
