@@ -141,8 +141,9 @@ class Dashboard(pn.viewable.Viewer):
         s.param.watch(self._restart, "speed")
         s.param.watch(self._new_run, "version")
         self.reconstruction_note = pn.pane.Markdown(
-            "This model reconstructs the still image from the events: its output is an "
-            "image (right of the input), not class evidence.", sizing_mode="stretch_width")
+            "This model reconstructs an image (a still image from events, or the digit "
+            "through an encoder and decoder): its output is the image right of the input, "
+            "not class evidence.", sizing_mode="stretch_width")
         self.top = pn.Row(sizing_mode="stretch_width")
         self._top_task = None
         self._layout_top()

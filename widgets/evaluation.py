@@ -17,7 +17,7 @@ from spikescope.metrics import confusion_matrix
 from spikescope.sim.merge import merge_recordings
 from spikescope.sim.recording import Recording
 
-from .catalog import CALIBRATION_SIZE, convert_network, is_trained_snn, snn_task
+from .catalog import CALIBRATION_SIZE, convert_network, is_trained_snn
 
 
 def platform_names() -> list[str]:
@@ -104,10 +104,11 @@ class Evaluator(param.Parameterized):
         model, dataset = key[:2]
         x, y = self._dataset(dataset, "test")
         x, y = x[:n], y[:n]
+        if model in zoo.names() and zoo.task_of(model) != "classification":
+            raise ValueError(f"{model} reconstructs images, the evaluation scores classifiers "
+                             f"(its test MSE and SSIM are in zoo.info / zoo.snn_info; the "
+                             f"Simulation tab shows the SNN's beside the ANN's)")
         if is_trained_snn(model):
-            if snn_task(model) != "classification":
-                raise ValueError(f"{model} reconstructs images, the evaluation scores "
-                                 f"classifiers (its test MSE and SSIM are in zoo.snn_info)")
             ann, net = None, zoo.load_network(model)  # its own instance: runs in this thread
         else:
             ann = self.uploads[model] if model in self.uploads else zoo.load(model)

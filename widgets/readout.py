@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from spikescope.zoo import image_errors, snn_reconstruction
+
 from .catalog import PERCENTILES, snn_info
 
 
@@ -127,6 +129,18 @@ class Readout:
                                                                       np.float32)
         return counts[1] - counts[0]
 
+    def reconstruction_errors(self, t: int) -> dict[str, float] | None:
+        """MSE and SSIM of the SNN's image so far and of the ANN's, against the input (None
+        for models that classify)."""
+        if self.task != "reconstruction" or self.trained:
+            return None
+        x = self.x[:1].float().cpu()
+        snn = snn_reconstruction(self.net, self.recording, max(t, 1))[:1].cpu()
+        with torch.no_grad():
+            ann = self.net.ann_forward(self.x[:1]).cpu() * self.net.lambdas[-1]
+        return {"snn_" + k: v for k, v in image_errors(snn, x).items()} | \
+            {"ann_" + k: v for k, v in image_errors(ann, x).items()}
+
     def input_image(self) -> np.ndarray:
         """The sample as an image; for event samples the still image they were recorded from
         (when the data set has one), else the time-averaged event frames."""
@@ -139,7 +153,9 @@ class Readout:
         return img[None] if img.ndim == 1 else img
 
     def reconstruction(self, t: int) -> np.ndarray | None:
-        """For models whose output is an image: the output spike counts so far, as an image."""
+        """For models whose output is an image: the image formed so far (a converted model's
+        output in the ANN's units, :func:`spikescope.zoo.snn_reconstruction`; a trained
+        SNN's spike counts per unit intensity)."""
         shape = getattr(self.net.stages[-1], "out_shape", ())
         if len(shape) >= 2:
             hw = shape[-2:]
@@ -148,6 +164,9 @@ class Readout:
             if int(np.prod(hw)) != self.net.n_classes:
                 return None
         t = max(t, 1)
+        if not self.trained and self.task == "reconstruction":  # a converted image model
+            img = snn_reconstruction(self.net, self.recording, t)[0].cpu().numpy()
+            return img.mean(0) if img.ndim == 3 else img
         counts = self.recording.output_counts[t - 1, 0].float().cpu().numpy()
         if self.trained:  # trained to emit `counts_per_unit` spikes for intensity 1
             unit = float(snn_info(self.model)["output"].get("counts_per_unit", 1.0))

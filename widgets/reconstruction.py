@@ -46,12 +46,14 @@ class InputView(View):
 
     help = ("Left: the sample. Middle: what the network has received so far, the input "
             "averaged over the first t steps (for Poisson input, spike counts / t); it sharpens "
-            "as t grows. Right (models whose output is an image): the output spike rate so far, "
-            "the reconstruction as it forms.")
+            "as t grows. Right (models whose output is an image): the reconstruction as it "
+            "forms, with its mean squared error and structural similarity (SSIM) against the "
+            "input beside the ANN's.")
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
         self.raw, self.decoded, self.output = _ImagePlot(), _ImagePlot(), _ImagePlot()
+        self.errors = pn.pane.Markdown("", margin=(0, 10), visible=False)
         self._on_frame(self._update)
         self._update({"version"})
 
@@ -70,8 +72,15 @@ class InputView(View):
                                  1.0)
             else:
                 self.output.show(rec, "output so far")
+            err = s.reconstruction_errors(t)
+            self.errors.visible = err is not None
+            if err is not None:
+                self.errors.object = (
+                    f"**SNN at t = {max(t, 1)}:** MSE {err['snn_mse']:.4f}, SSIM "
+                    f"{err['snn_ssim']:.3f} &nbsp; **ANN:** MSE {err['ann_mse']:.4f}, SSIM "
+                    f"{err['ann_ssim']:.3f}")
 
     def __panel__(self):
         return pn.Column(pn.Row(*[bokeh_pane(p.fig, sizing_mode="fixed")
                                   for p in (self.raw, self.decoded, self.output)]),
-                         help_text(self.help), sizing_mode="stretch_width")
+                         self.errors, help_text(self.help), sizing_mode="stretch_width")

@@ -174,7 +174,7 @@ class Session(Playback, Traces, Readout, Transfer, Evaluator, param.Parameterize
         """"classification" or "reconstruction" (output image) of the current model."""
         if self.trained:
             return snn_task(self.model)
-        return "classification"
+        return zoo.task_of(self.model) if self.model in zoo.names() else "classification"
 
     @property
     def n_samples(self) -> int:

@@ -39,7 +39,8 @@ class SweepCancelled(Exception):
 class SweepSettings(param.Parameterized):
     """What a sweep launched from the view covers (no Panel here: usable from a notebook)."""
 
-    model = param.Selector(default="digits-mlp", objects=zoo.names(),
+    model = param.Selector(default="digits-mlp", objects=[
+        m for m in zoo.names() if zoo.task_of(m) == "classification"],
                            doc="Trained ANN from the zoo.")
     percentiles = param.ListSelector(default=[99.0, 99.9, 100.0],
                                      objects=[90.0, 99.0, 99.9, 99.99, 100.0],
