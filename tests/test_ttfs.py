@@ -150,3 +150,34 @@ def test_run_equals_stepping(data, code, encoding):
         assert torch.equal(a, b)
     torch.testing.assert_close(rec.synaptic_ops, stepped.synaptic_ops)
     assert torch.equal(rec.all_predictions(), stepped.all_predictions())
+
+
+def _abc_run(code):
+    m = nn.Sequential(nn.Linear(2, 2, bias=False), nn.ReLU(), nn.Linear(2, 1, bias=False))
+    m[0].weight.data = torch.eye(2)
+    m[2].weight.data = torch.tensor([[1.0, -2.0]])
+    x = torch.tensor([[0.5, 0.25]])
+    net = ss.convert(m, x, percentile=None, code=code, stop_on_output=False)
+    return net, net.run(x, 12, record=("spikes",))
+
+
+def test_threshold_updates_counted_per_flag_change_times_fan_out():
+    """A and B (fan-out 1 each) flag "expect a spike" at step 1 (positive slope): 2 changes x
+    fan-out 1. Their flags come down with their own spikes (t = 2, 4), which costs nothing
+    more, so the threshold updates are 2 operations and the only difference to base."""
+    _, base = _abc_run("ttfs")
+    _, dyn = _abc_run("ttfs-dyn-thresh")
+    flags = dyn.extras["threshold_update_ops"]
+    assert flags.tolist() == [2.0] * 12, f"flag ops by step: {flags.tolist()}"
+    torch.testing.assert_close(dyn.synaptic_ops - base.synaptic_ops, flags)
+
+
+def test_ready_step_marks_spikes_held_by_the_dynamic_threshold():
+    net, dyn = _abc_run("ttfs-dyn-thresh")
+    (t_a, t_b), (t_c,) = (t[0].tolist() for t in net.first_spike_times(dyn))
+    ready_c = int(dyn.extras["ready_step"][1][0, 0])
+    assert ready_c == t_a, f"C's membrane reaches theta on A alone (t = {t_a}), got {ready_c}"
+    assert t_c == t_b, f"the raised threshold holds C until B arrives (t = {t_b}), got {t_c}"
+    net, base = _abc_run("ttfs")
+    for times, ready in zip(net.first_spike_times(base), base.extras["ready_step"]):
+        assert torch.equal(times, ready.to(times.dtype)), "base: ready step is the spike step"

@@ -38,17 +38,70 @@ Variants:
   given to ``convert``, a hidden neuron of layer l may only fire while t < lambda_l / beta
   (later spikes stand for activations <= beta, which the clamped ANN sets to zero).
 
-Where the thesis is open, the choices made (issue 23; :mod:`.ttfs_diagnostics` measures them):
-- H(x_j(t)) of eq. 2.28, "the sign of its present PSP": read as the present slope mu_j(t) > 0
-  (a non-leaky neuron fires later iff its slope is positive; the potential's sign would flag
-  neurons that are falling). A neuron whose slope is still <= 0 does not flag yet, so its
-  targets do not wait for it.
-- Flags go up and down with that sign; a flag that comes down because its neuron fired costs
-  nothing (the spike says it). Threshold-update ops, eq. 2.22 with flag messages as spikes:
-  sum_t sum_l f_out,l * (number of flag changes in layer l at t), reported apart.
-- Eq. 2.28 applies to every layer, the output layer included, up to the first output spike.
-- Input: the thesis's SNN toolbox feeds the analog image as a constant current (eq. 2.20);
-  ``encoding="analog"`` does that and counts each non-zero pixel's fan-out once.
+Every code also leaves ``recording.extras["ready_step"]``: per layer, the step at which each
+neuron's membrane first reached theta(inf) (0: never). For base and clamped that is the spike
+step; with the dynamic threshold a later spike was held back by eq. 2.28
+(:mod:`.ttfs_diagnostics` reports the share held and by how many steps).
+
+Where the thesis is open, the choices made (issue 23). The reference is the thesis text; where
+it is silent, the SNN toolbox the thesis used (its INI ttfs_dyn_thresh backend and target
+simulator) was read as evidence. Alternatives measured on lenet5/digits28, all 360 test
+samples, percentile 99.9, analog input, 60 steps (ANN 3.06 %, base 5.56 %, dyn thresh
+10.56 %; one sample is 0.28 points):
+1. Which neurons "expect to fire" (H(x_j(t)), "the sign of its present PSP", "net PSP
+   excitatory"): read as the present slope mu_j(t) = sum_{k fired} w_jk + b_j > 0 of a neuron
+   that has not fired (a non-leaky neuron fires later iff its slope is positive; the toolbox
+   flags ``impulse > 0`` outside the refractory period, the same thing). Alternative: the
+   accumulated membrane u_j(t) > 0: 10.83 % (no better).
+2. When flags go up and down: every step, with that sign, so a flag is withdrawn when the
+   slope turns <= 0 and when the neuron fires. Input pixels never flag (analog input is a
+   current, there from step 1; the toolbox feeds zeros as the input's flags too); with
+   ``encoding="ttfs"`` a pixel that will still spike does flag.
+3. Same-step or previous-step flags: a layer reads the flags its source layer set in the
+   same step (spikes also arrive in the step they are sent). The toolbox assigns the threshold
+   after spike generation, a one-step lag; not adopted (it would hold every spike one step
+   longer; not measured).
+4. Units of the raise: |w_ij| per flag, in the units of the membrane with theta(inf) = 1 (the
+   toolbox's, for dt = 1). With a finer time grid (``threshold=4``, 240 steps) the raise
+   |w_ij| is relatively 4x smaller: dyn thresh 8.06 % (base 6.11 % there); raising by
+   theta |w_ij| (the toolbox's units at dt = 1/theta) gives the same error as theta = 1 on
+   the first 60 samples (10.0 %). Neither ordering changes.
+5. The output layer: eq. 2.28 applies to every layer, the output included, up to the first
+   output spike (the toolbox's output Dense layer is a dyn-thresh layer too); the winner of a
+   step with several crossings is the one furthest above its own threshold. Output threshold
+   kept at theta(inf) instead: 10.83 %; reading the output potential at the best step
+   instead of a first spike: 9.4 % at best (t = 15). The loss is in the hidden
+   layers' spike times, not in the output thresholds.
+6. How threshold updates are counted: eq. 2.22 with a flag change as the event, i.e.
+   sum_t sum_l f_out,l * (flags of layer l that changed at t): each target adds or removes
+   |w_ij| once per change, one operation per synapse, like a spike. A withdrawal that comes
+   with the neuron's own spike costs nothing (the spike carries it: the target lowers its
+   threshold as it integrates the spike). The toolbox's (disabled, ``add_threshold_ops =
+   False``) count was meant to take |change| x fan-out including those withdrawals, which
+   would only add.
+   Per synapse per step (every raised threshold re-sent each step) would be far more; the
+   thesis's "3X larger than the base-line" puts flags at ~1.7x the spike operations (0.59
+   of 0.93 MOps). On digits28 flags cost 1.23 MOps against 0.61 MOps of spikes (2.0x);
+   the total stays above the ANN because base TTFS itself costs 0.55x the ANN here
+   (thesis: 0.13x): this lenet5 has average pooling, so every conv1 spike reaches the ~200
+   synapses behind its pooled unit (the toolbox counts a spike into a max-pool layer as one
+   operation and the pooled spike once: counted so, base's conv1 spikes would cost 0.084
+   instead of 0.295 MOps), and the upscaled 8x8 digits are dense.
+7. Stopping (Sec. 2.2.3): a sample's simulation stops at its first output spike; flags and
+   spikes after it are not sent and not counted.
+8. Input: the thesis's SNN toolbox feeds the analog image as a constant current (eq. 2.20);
+   ``encoding="analog"`` does that and counts each non-zero pixel's fan-out once.
+
+Why dyn thresh loses on dense input (measured, :mod:`.ttfs_diagnostics`): nearly every conv2,
+fc1 and fc2 neuron that fires has been held (its membrane reached theta(inf) ~3 steps earlier in
+conv2), so the decision comes at t ~ 13 instead of ~ 5. With the linear PSP of eq. 2.25 a
+later spike is not a better one: u_i(t) = mu_i t - sum_j w_ij t_j, and as t grows the
+activations (in the onsets t_j) weigh less against which inputs fired (mu_i). Even base's own
+hidden layers give 5.6 % read at t = 5 but 7.8 % at t = 10 and 11.1 % at t = 15
+(``decision_time_errors``). The A/B/C case shows it in small: dyn thresh holds C until B has
+arrived (t = 4), but A's two-step lead has already put C at threshold, so C still fires.
+On sparse input (pixels <= 0.5 zeroed) fewer inputs are pending, the hold is short, and dyn
+thresh beats base as in the thesis.
 """
 
 from __future__ import annotations
@@ -119,7 +172,9 @@ class TTFS(Code):
                    for s in net.stages],
             done=torch.zeros(B, dtype=torch.bool, device=dev),
             in_drive=None, pending=[None] * len(net.stages), in_pending=None,
-            flag_ops=[], flag_buf=None, static_input=None)
+            flag_ops=[], flag_buf=None, static_input=None,
+            ready=[torch.zeros((B, *s.out_shape), dtype=torch.int32, device=dev)
+                   for s in net.stages])
         if self.dynamic_threshold:
             run.code["abs_stages"] = [replace(s, weight=s.weight.abs(),
                                               bias=torch.zeros_like(s.bias), pre=list(s.pre))
@@ -196,6 +251,11 @@ class TTFS(Code):
         active = ~c["fired"][l] & ~done
         v.add_(torch.where(active, current, torch.zeros_like(current)))
         thr = self.threshold(run, l)
+        # first step at which the membrane reached theta(inf): with the base threshold the
+        # spike step; later spikes were held back by the raised threshold (eq. 2.28)
+        ready = c["ready"][l]
+        ready.masked_fill_((ready == 0) & active & (v >= self.net.layer_params[l].threshold),
+                           run.t + 1)
         cross = (v >= thr) & active
         if run.t + 1 >= self.fire_deadline(l):  # steps count from 1
             cross = torch.zeros_like(cross)
@@ -231,6 +291,10 @@ class TTFS(Code):
         run.code["flag_ops"].append(run.code["flag_buf"])
 
     def finish(self, run: RunState, recording: Recording) -> Recording:
+        # (B, N) per layer: step (1-based) at which the membrane first reached theta(inf),
+        # 0 if never (read by ttfs_diagnostics: spikes held back by the dynamic threshold)
+        recording.extras["ready_step"] = [r.reshape(run.batch, -1).clone()
+                                          for r in run.code["ready"]]
         if self.dynamic_threshold:
             flags = torch.stack(run.code["flag_ops"])
             recording.layer_ops = recording.layer_ops + flags

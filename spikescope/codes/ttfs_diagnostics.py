@@ -17,10 +17,21 @@ with the ANN it was converted from:
 - ``silent_active``: share of the ANN-active neurons (a_i > 0) that never fired (long-latency
   spikes cut off by the stopping rule of Sec. 2.2.3 or by the run's end, or suppressed).
 - ``spurious``: share of the ANN-silent neurons (a_i = 0) that fired.
+- ``held``: share of the neurons that fired whose membrane had already reached theta(inf)
+  at an earlier step: spikes held back by the dynamic threshold of eq. 2.28 (always 0 for
+  "ttfs" base and "ttfs-clamped"); ``hold_steps``: their mean delay in steps. NaN when the
+  recording does not carry the code's ``extras["ready_step"]``.
 - ``decision_t`` (output row): mean step of the output decision (the first output spike);
   ``undecided``: share of samples without one.
 
 The table is a pandas DataFrame, one row per layer.
+
+:func:`decision_time_errors` answers the complementary question, how good a decision
+*could* be at each step: it reads the output layer's potential (no output threshold, no
+stopping) and gives the error at every step. With the linear PSP of eq. 2.25 the potential at
+time t is mu t - sum_j w_j t_j: the activations live in the onsets t_j, and the longer a
+layer waits, the more mu (which inputs fired, not when) dominates. That is why waiting for
+missing inputs (eq. 2.28) can cost accuracy instead of buying it (issue 23).
 """
 
 from __future__ import annotations
@@ -39,7 +50,7 @@ if TYPE_CHECKING:
     from ..sim.stages import Stage
 
 COLUMNS = ("layer", "neurons", "corr", "premature", "silent_active", "spurious", "fired",
-           "decision_t", "undecided")
+           "held", "hold_steps", "decision_t", "undecided")
 
 
 def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -100,6 +111,7 @@ def ttfs_diagnostics(net: SpikingNetwork, model: nn.Module, x: torch.Tensor,
     for s in parse(copy.deepcopy(model).eval().cpu(), tuple(net.input_shape)):
         h = s.ann_forward(h)  # ReLU where the ANN has one: logits at the output
         acts.append(h.reshape(len(x), -1))
+    ready = rec.extras.get("ready_step")
     rows = []
     t_in = _input_times(x, encoding)
     active_in = x.reshape(len(x), -1) > 0
@@ -117,8 +129,13 @@ def ttfs_diagnostics(net: SpikingNetwork, model: nn.Module, x: torch.Tensor,
                    premature=float(prem.sum() / fired.sum().clamp(min=1)),
                    silent_active=float((active & ~fired).sum() / active.sum().clamp(min=1)),
                    spurious=float((~active & fired).sum() / (~active).sum().clamp(min=1)),
-                   fired=float(fired.float().mean()), decision_t=float("nan"),
-                   undecided=float("nan"))
+                   fired=float(fired.float().mean()), held=float("nan"),
+                   hold_steps=float("nan"), decision_t=float("nan"), undecided=float("nan"))
+        if ready is not None:
+            r = ready[l].cpu().long()
+            held = fired & (r > 0) & (r < t)
+            row["held"] = float(held.sum() / fired.sum().clamp(min=1))
+            row["hold_steps"] = float((t - r)[held].float().mean()) if held.any() else 0.0
         if last:
             first = torch.where(fired, t, torch.full_like(t, 1 << 30)).amin(1)
             decided = first < (1 << 30)
@@ -128,3 +145,23 @@ def ttfs_diagnostics(net: SpikingNetwork, model: nn.Module, x: torch.Tensor,
         rows.append(row)
         t_in, active_in, in_shape = t, active, tuple(st.out_shape)
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+@torch.no_grad()
+def decision_time_errors(model: nn.Module, calibration: torch.Tensor, x: torch.Tensor,
+                         y: torch.Tensor, timesteps: int, *, code: str = "ttfs",
+                         **convert_options) -> pd.Series:
+    """Error (%) of a TTFS network read out from the output potential at every step.
+
+    Converts ``model`` with ``code`` and ``readout="membrane"`` (the output layer integrates
+    eq. 2.25 without a threshold and nothing stops), runs ``x`` with analog input and returns
+    the error of argmax V_out after each step, indexed by step (1-based). Comparing it at the
+    decision steps of two variants (``decision_t`` of :func:`ttfs_diagnostics`) separates
+    what their hidden layers deliver from when their output layer decides.
+    """
+    from ..convert import convert  # convert imports the simulator, which imports codes
+
+    net = convert(model, calibration, code=code, readout="membrane", **convert_options)
+    rec = net.run(x, timesteps, encoding="analog", record=())
+    wrong = (rec.all_predictions().cpu() != y.reshape(1, -1)).float().mean(1) * 100
+    return pd.Series(wrong.numpy(), index=range(1, timesteps + 1), name="error %")
