@@ -245,3 +245,20 @@ def test_random_nets_in_random_blocks(seed, pool, threshold, leak, reset, refrac
     inputs = ss.encoding.encode(x, steps, encoding, max_rate_hz=700, seed=seed)
     rec = blocked(net, x, block, steps, encoding=encoding, max_rate_hz=700, seed=seed)
     assert_same(rec, reference(net, inputs)[0])
+
+
+@pytest.mark.parametrize("side", [8, 16])
+def test_average_pool_on_small_and_large_maps(side):
+    """Blocks pool small maps with the pooling matrix and larger ones (above
+    layerwise.POOL_MATRIX_MAX) with the pool itself: the same window sums as stepping."""
+    torch.manual_seed(6)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 3, 3, padding=1),
+                          nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
+                          nn.Linear(3 * (side // 2) ** 2, 10)).eval()
+    assert (side * side > layerwise.POOL_MATRIX_MAX) == (side == 16)
+    x = torch.rand(3, 1, side, side) * 2
+    net = ss.convert(model, x)
+    ref, _ = reference(net, repeat(x))
+    assert int(ref.spike_counts[-1].sum()) > 0
+    for k in BLOCKS:
+        assert_same(blocked(net, x, k), ref)
