@@ -13,8 +13,8 @@ A ReLU on an affine value makes a stage: its terms become the stage's own term a
 ``branches``. A concatenation of spike values along channels is a stage reading several
 sources. Two affine layers with no ReLU between are folded into one when both are Linear
 (exact); otherwise refused, because a hidden layer without a ReLU has no spiking
-equivalent. Stages of a chain are named conv1, fc1, ... in order; stages of a graph by the
-module path of their first synaptic layer.
+equivalent. Stages of a chain are named conv1, fc1, deconv1 (ConvTranspose2d), ... in
+order; stages of a graph by the module path of their first synaptic layer.
 """
 
 from __future__ import annotations
@@ -390,7 +390,7 @@ def parse(model: nn.Module, input_shape: tuple[int, ...]) -> list[Stage]:
     if graph.is_chain(graph.link(stages)):
         counts: dict[str, int] = {}
         for s in stages:
-            prefix = "fc" if s.kind == "linear" else "conv"
+            prefix = {"linear": "fc", "convT": "deconv"}.get(s.kind, "conv")
             counts[prefix] = counts.get(prefix, 0) + 1
             s.name = f"{prefix}{counts[prefix]}"
     for s in stages:
