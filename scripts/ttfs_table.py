@@ -10,6 +10,7 @@ sparse-input set. With $SPIKESCOPE_MNIST set, ``--data mnist`` uses MNIST (the s
 was trained on digits28; fine-tune it first for a fair MNIST table).
 
     .venv/bin/python scripts/ttfs_table.py [--n 360] [--steps 60] [--sparse 0.5]
+        [--threshold 4 --steps 240]
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def main() -> None:
     ap.add_argument("--beta", type=float, default=0.1, help="clamped ReLU beta (ANN units)")
     ap.add_argument("--epochs", type=int, default=5, help="finetune_clamped epochs")
     ap.add_argument("--sparse", type=float, default=None, help="zero pixels <= this value")
+    ap.add_argument("--threshold", type=float, default=1.0,
+                    help="TTFS threshold theta: the time grid (activation a fires at theta/a; "
+                         "scale --steps with it)")
     a = ap.parse_args()
     xtr, ytr = datasets.load(a.data, "train")
     x, y = datasets.load(a.data, "test")
@@ -59,8 +63,8 @@ def main() -> None:
         rows.append((f"{label} = {t} steps"[:24], float(rate.synaptic_ops[t - 1]), None,
                      _err(rate.predictions(t - 1), y)))
     for label, code in (("TTFS base", "ttfs"), ("TTFS dyn thresh", "ttfs-dyn-thresh")):
-        rec = convert(model, calib, percentile=a.percentile, code=code).run(x, a.steps,
-                                                                            record=())
+        rec = convert(model, calib, percentile=a.percentile, code=code,
+                      threshold=a.threshold).run(x, a.steps, record=())
         ops = float(rec.synaptic_ops[-1])
         flags = rec.extras.get("threshold_update_ops")
         flags = float(flags[-1]) if flags is not None else None
@@ -68,7 +72,8 @@ def main() -> None:
         if flags is not None:
             rows.append(("TTFS dyn thresh + updates", ops, None, rows[-1][3]))
     tuned = finetune_clamped(model, xtr, ytr, beta=a.beta, epochs=a.epochs, progress=False)
-    net = convert(tuned, calib, percentile=a.percentile, code="ttfs-clamped", beta=a.beta)
+    net = convert(tuned, calib, percentile=a.percentile, code="ttfs-clamped", beta=a.beta,
+                  threshold=a.threshold)
     rec = net.run(x, a.steps, record=())
     rows.append(("TTFS clamped", float(rec.synaptic_ops[-1]), None, _err(rec.predictions(), y)))
     with torch.no_grad():
@@ -79,7 +84,8 @@ def main() -> None:
     table["thesis MOps"] = [THESIS.get(_key(m), (None,))[0] for m in table.model]
     table["thesis err %"] = [THESIS.get(_key(m), (None, None))[1] for m in table.model]
     print(f"{a.data}{' sparse > ' + str(a.sparse) if a.sparse is not None else ''}, "
-          f"{len(x)} test samples, percentile {a.percentile}, TTFS {a.steps} steps, analog "
+          f"{len(x)} test samples, percentile {a.percentile}, TTFS {a.steps} steps, threshold "
+          f"{a.threshold:g}, analog "
           f"input; clamped ANN (beta {a.beta}) error {tuned_err}%")
     print(table.drop(columns=["ops", "flag ops"]).to_string(index=False))
 

@@ -181,3 +181,17 @@ def test_ready_step_marks_spikes_held_by_the_dynamic_threshold():
     net, base = _abc_run("ttfs")
     for times, ready in zip(net.first_spike_times(base), base.extras["ready_step"]):
         assert torch.equal(times, ready.to(times.dtype)), "base: ready step is the spike step"
+
+
+def test_clamped_deadline_follows_the_time_grid():
+    """A normalized activation a fires at theta / a, so beta's deadline is theta lambda / beta:
+    doubling the threshold doubles it, and no hidden spike comes at or after it."""
+    x = torch.tensor([[0.3], [0.05], [0.9]])
+    nets = [ss.convert(_chain(1.0, 0.5), x, code="ttfs-clamped", beta=0.1, threshold=th)
+            for th in (1.0, 2.0)]
+    d1, d2 = (n.spike_code.fire_deadline(0) for n in nets)
+    assert d2 == pytest.approx(2 * d1) and d1 == pytest.approx(nets[0].lambdas[0] / 0.1)
+    rec = nets[1].run(x, 80, record=("spikes",))
+    late = rec.spike_trains[0][int(torch.ceil(torch.tensor(d2))) - 1:]
+    assert not late.any(), f"a hidden spike at or after the deadline t = {d2:.1f}"
+    assert rec.spike_trains[0].any(), "the hidden layer never fired"
