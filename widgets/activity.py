@@ -11,6 +11,7 @@ import panel as pn
 from spikescope.codes.ttfs_diagnostics import ttfs_diagnostics
 
 from .base import LAYER_COLORS, View, help_text, hv_pane
+from .graph_view import NetworkGraphView
 
 
 def activity_table(session, t: int) -> str:
@@ -63,6 +64,7 @@ class ActivityView(View):
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
+        self.graph = NetworkGraphView(self.session)
         self.rates = hv.DynamicMap(self._bind(self._rates))
         self.shares = hv.DynamicMap(self._bind(self._shares))
         self.scatter = hv.DynamicMap(self._bind(self._scatter))
@@ -120,4 +122,4 @@ class ActivityView(View):
                          for p in (self.rates, self.shares, self.scatter)],
                        sizing_mode="stretch_width")
         return pn.Column(self.suggestion, plots, self.table, self.ttfs, help_text(self.help),
-                         sizing_mode="stretch_width")
+                         self.graph, sizing_mode="stretch_width")

@@ -1,0 +1,32 @@
+"""The network graph view: nodes and joins of the converted network, rates up to the cursor,
+every node inside the visible ranges."""
+
+import numpy as np
+import torch
+
+from widgets import Session
+from widgets.graph_view import NetworkGraphView, graph_layout
+
+
+def test_layout_places_every_node_after_its_sources():
+    pos = graph_layout([[(-1,)], [(0,)], [(1,), (0,)], [(2,)]])  # a residual block
+    assert pos[-1][0] == 0 and pos[0][0] == 1 and pos[2][0] == 3 and pos[3][0] == 4
+
+
+def test_resnet_graph_shows_its_shortcuts_and_rates_inside_the_ranges():
+    torch.set_num_threads(1)
+    s = Session(model="digits-resnet", timesteps=30)
+    view = NetworkGraphView(s)
+    nodes = view.nodes.data
+    assert nodes["name"] == ["input", *s.layer_names]
+    # two residual blocks: the identity shortcut and the 1x1 downsample are join edges
+    assert len(view.joins.data["x0"]) == 2
+    xr, yr = view.fig.x_range, view.fig.y_range
+    assert all(xr.start < x < xr.end for x in nodes["x"])
+    assert all(yr.start < y < yr.end for y in nodes["y"])
+    s.t = 30
+    rates = np.asarray(view.nodes.data["rate"][1:])
+    assert (rates[:-1] > 0).all() and (rates <= 1).all()  # hidden layers fire, <= 1 per step
+    want = s.recording.layer_spikes[:30, 0].sum(0).numpy() / (30 * np.asarray(s.net.n_neurons))
+    assert np.allclose(rates, want)
+    assert view.mapper.high >= rates.max()
