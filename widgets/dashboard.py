@@ -280,7 +280,8 @@ class Dashboard(pn.viewable.Viewer):
             try:
                 setattr(s, k, mapped[k])
             except Exception as e:  # noqa: BLE001 - an unknown value in a shared URL
-                notes.append(f"{k}={mapped[k]!r} from the URL: {plain_words(e)}")
+                why = plain_words(e).rstrip(".")
+                notes.append(f"ignored URL parameter {k}={mapped[k]!r}: {why}.")
                 bad.append(k)
                 continue
             if s.error:  # it did not run: the session went back to the last choice that did
