@@ -12,6 +12,7 @@ from spikescope.codes.ttfs_diagnostics import ttfs_diagnostics
 
 from .base import LAYER_COLORS, View, help_text, hv_pane
 from .graph_view import NetworkGraphView
+from .layer_error import layer_error_plot
 
 
 def activity_table(session, t: int) -> str:
@@ -65,6 +66,8 @@ class ActivityView(View):
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
         self.graph = NetworkGraphView(self.session)
+        self.errors = hv.DynamicMap(pn.bind(lambda version: layer_error_plot(self.session),
+                                            version=self.session.param.version))
         self.rates = hv.DynamicMap(self._bind(self._rates))
         self.shares = hv.DynamicMap(self._bind(self._shares))
         self.scatter = hv.DynamicMap(self._bind(self._scatter))
@@ -122,4 +125,4 @@ class ActivityView(View):
                          for p in (self.rates, self.shares, self.scatter)],
                        sizing_mode="stretch_width")
         return pn.Column(self.suggestion, plots, self.table, self.ttfs, help_text(self.help),
-                         self.graph, sizing_mode="stretch_width")
+                         hv_pane(self.errors), self.graph, sizing_mode="stretch_width")

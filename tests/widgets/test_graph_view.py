@@ -30,3 +30,19 @@ def test_resnet_graph_shows_its_shortcuts_and_rates_inside_the_ranges():
     want = s.recording.layer_spikes[:30, 0].sum(0).numpy() / (30 * np.asarray(s.net.n_neurons))
     assert np.allclose(rates, want)
     assert view.mapper.high >= rates.max()
+
+
+def test_layer_error_falls_with_time_and_is_inside_the_plot():
+    from widgets.layer_error import layer_error_plot, layer_errors
+
+    torch.set_num_threads(1)
+    s = Session(model="digits-cnn", timesteps=100)
+    err = layer_errors(s)
+    assert err.shape == (100, len(s.layer_names))
+    # rates converge to the ANN's activations: the error at T is well below the error at t=2
+    assert (err[-1] < 0.5 * err[1]).all()
+    # first layer, analog input, reset by subtraction: error <= 1/t (+ the clipping at 1)
+    assert err[-1, 0] <= 1 / 100 + 1e-6
+    plot = layer_error_plot(s)
+    top = plot.opts.get().kwargs["ylim"][1]
+    assert float(err.max()) <= top and top <= 1.1 * float(err.max()) + 1e-3
