@@ -317,13 +317,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     ap.add_argument("--models", nargs="+", default=["vgg", "resnet"])
+    ap.add_argument("--peers", nargs="+", default=list(PEERS), help="a subset of: "
+                    + ", ".join(f"'{p}'" for p in PEERS))
+    ap.add_argument("--no-agreement", action="store_true")
     args = ap.parse_args()
+    peers = {k: PEERS[k] for k in args.peers}
     torch.set_num_threads(args.threads)
     nets = models(args.models)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{platform.machine()}, T={T}, median of {args.repeats} interleaved repeats")
     print("\n| model | peer | equal output counts | max abs diff |\n|---|---|---|---|")
-    for label, net, x in nets:
+    for label, net, x in [] if args.no_agreement else nets:
         for line in agreement(label, net, graph_layers(net), x[:4]):
             print(line, flush=True)
     print("\n| model | batch | implementation | median (ms) | / spikescope | / all-T floor | "
@@ -334,7 +338,7 @@ def main() -> None:
             fns = {"spikescope run()": lambda n=net, x=xb: n.run(x, T, record=()),
                    "spikescope stepping (before)": lambda n=net, x=xb: stepped(n, x)}
             fns.update({k: (lambda r=r, x=xb: r(x))
-                        for k, r in load_peers(graph_layers(net)).items()})
+                        for k, r in load_peers(graph_layers(net), peers).items()})
             fns["floor: per-step products"], fns["floor: all-T products"] = floors(net, xb)
             with torch.no_grad():
                 med, mem = interleaved(fns, args.repeats)
