@@ -281,7 +281,8 @@ def _manhattan(answer):
     got = np.asarray(answer, dtype=float).reshape(-1)
     if got.shape == expected.shape and np.allclose(got, expected):
         return Verdict(True, "the Manhattan rule keeps only the sign: -eta sign(g) = "
-                             f"{np.round(expected, 6).tolist()} (a zero gradient leaves w unchanged).")
+                             f"{np.round(expected, 6).tolist()} "
+                             "(a zero gradient leaves w unchanged).")
     return Verdict(False, f"you gave {got.tolist()}. Delta w = -eta * sign(dE/dw) with "
                           "eta = 0.01: the size of the gradient does not matter.")
 
