@@ -13,6 +13,7 @@ from spikescope.codes.ttfs_diagnostics import ttfs_diagnostics
 from .base import LAYER_COLORS, View, help_text, hv_pane
 from .graph_view import NetworkGraphView
 from .layer_error import layer_error_plot
+from .spatial import SpatialView
 
 
 def activity_table(session, t: int) -> str:
@@ -66,6 +67,7 @@ class ActivityView(View):
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
         self.graph = NetworkGraphView(self.session)
+        self.spatial = SpatialView(self.session)
         self.errors = hv.DynamicMap(pn.bind(lambda version: layer_error_plot(self.session),
                                             version=self.session.param.version))
         self.rates = hv.DynamicMap(self._bind(self._rates))
@@ -125,4 +127,5 @@ class ActivityView(View):
                          for p in (self.rates, self.shares, self.scatter)],
                        sizing_mode="stretch_width")
         return pn.Column(self.suggestion, plots, self.table, self.ttfs, help_text(self.help),
-                         hv_pane(self.errors), self.graph, sizing_mode="stretch_width")
+                         hv_pane(self.errors), self.graph, self.spatial,
+                         sizing_mode="stretch_width")

@@ -46,3 +46,21 @@ def test_layer_error_falls_with_time_and_is_inside_the_plot():
     plot = layer_error_plot(s)
     top = plot.opts.get().kwargs["ylim"][1]
     assert float(err.max()) <= top and top <= 1.1 * float(err.max()) + 1e-3
+
+
+def test_spatial_view_draws_each_channel_with_its_counts():
+    from widgets.spatial import SpatialView, channel_maps, spatial_plot
+
+    torch.set_num_threads(1)
+    s = Session(model="digits-cnn", timesteps=40)
+    view = SpatialView(s)
+    assert view.layer == s.layer_names[0] and view.param.layer.objects  # conv layers only
+    s.t = 40
+    maps = channel_maps(s, 0, 40)
+    assert maps.shape == tuple(s.net.stages[0].out_shape)
+    assert maps.sum() == s.counts_at(40)[0].sum() > 0
+    layout = spatial_plot(s, 0, 40)
+    first = layout.values()[0]
+    # the image is the channel's counts (flipped upright) and its color range covers them
+    assert np.array_equal(np.flipud(first.data), maps[0])
+    assert first.opts.get().kwargs["clim"][1] >= maps.max()
