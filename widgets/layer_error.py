@@ -14,11 +14,11 @@ from .base import LAYER_COLORS
 def layer_errors(session) -> np.ndarray:
     """(T, L): per step t = 1..T and layer, mean |rate after t steps - min(a, 1)| of sample 0."""
     rec, T = session.recording, session.recording.timesteps
-    steps = np.arange(1, T + 1, dtype=np.float64)[:, None]
+    steps = np.arange(1, T + 1, dtype=np.float32)[:, None]
     out = []
     for l, trains in enumerate(rec.spike_trains):
-        target = np.clip(session.ann_rates[l].cpu().numpy().astype(np.float64), 0, 1)
-        rate = trains[:, 0].double().cumsum(0).cpu().numpy() / steps
+        target = np.clip(session.ann_rates[l].cpu().numpy().astype(np.float32), 0, 1)
+        rate = trains[:, 0].float().cumsum(0).cpu().numpy() / steps  # (T, N) float32
         out.append(np.abs(rate - target[None]).mean(1))
     return np.stack(out, 1)
 
