@@ -149,16 +149,17 @@ def run(net: SpikingNetwork, inputs: torch.Tensor, first_current: torch.Tensor |
     T, B = inputs.shape[:2]
     k = block_size(net, T, B) if block is None else max(1, min(int(block), T))
     starts = range(0, T, k)
-    bar = tqdm(total=len(starts) * len(net.stages), desc="simulating layers", leave=False,
-               disable=not progress)
+    bar = tqdm(total=len(starts) * len(net.stages), desc="simulating layers",
+               leave=False) if progress else None  # (a disabled bar costs ~20 us a run)
     for t0 in starts:
         _run_block(net, inputs[t0:t0 + k], t0, first_current, input_ops, bar)
-    bar.close()
+    if bar is not None:
+        bar.close()
 
 
 def _run_block(net: SpikingNetwork, inputs: torch.Tensor, t0: int,
                first_current: torch.Tensor | None, input_ops: torch.Tensor | None,
-               bar: tqdm) -> None:
+               bar: tqdm | None) -> None:
     """Steps [t0, t0 + k) of the run, k = len(inputs), every layer in turn."""
     run_state, code = net.run_state, net.spike_code
     k, B = inputs.shape[:2]
@@ -188,6 +189,7 @@ def _run_block(net: SpikingNetwork, inputs: torch.Tensor, t0: int,
         trains[l] = layer.spikes
         for i in [i for i in trains if last_use.get(i, last) <= l]:
             del trains[i]  # no later stage reads it
-        bar.update()
+        if bar is not None:
+            bar.update()
     run_state.recorder.end_run(in_ops)
     run_state.t += k
