@@ -19,7 +19,7 @@ from torch import nn
 import spikescope as ss
 from spikescope.neurons import NeuronParams
 from spikescope.sim import layerwise
-from tests.test_fastpath import CASES, T, assert_same, reference, repeat
+from tests.test_fastpath import CASES, T, assert_same, inclusive_threshold_net, reference, repeat
 
 BLOCKS = (1, 7, T)
 
@@ -130,15 +130,7 @@ def test_run_then_step_continues_in_blocks(cnn, digits):
 @pytest.mark.parametrize("k", BLOCKS)
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
 def test_threshold_is_inclusive_in_blocks(k, reset):
-    fc1, fc2 = nn.Linear(1, 2), nn.Linear(2, 2)
-    with torch.no_grad():
-        fc1.weight.copy_(torch.tensor([[0.25], [0.5]]))
-        fc2.weight.copy_(torch.tensor([[0.5, 0.0], [0.0, 0.5]]))
-        fc1.bias.zero_()
-        fc2.bias.zero_()
-    net = ss.convert(nn.Sequential(fc1, nn.ReLU(), fc2).eval(), torch.ones(4, 1),
-                     percentile=None, reset=reset)
-    rec = blocked(net, torch.ones(1, 1), k)
+    rec = blocked(inclusive_threshold_net(reset), torch.ones(1, 1), k)
     assert rec.spike_counts[0].tolist() == [[10, 20]]
     assert rec.spike_counts[1].tolist() == [[5, 10]]
 

@@ -210,19 +210,24 @@ def test_grid_bounds_every_partial_sum():
                                             pre=[nn.AvgPool2d(3)])) is None
 
 
-@pytest.mark.parametrize("path", ["layerwise", "reference"])
-@pytest.mark.parametrize("reset", ["subtract", "zero"])
-def test_threshold_is_inclusive_on_every_path(path, reset):
-    """V reaching the threshold exactly fires (V >= threshold): currents 1/4 and 1/2 fire
-    floor(z T) times; layer 2 gets 1/2 per input spike and fires on every second one."""
+def inclusive_threshold_net(reset: str):
+    """Currents 1/4 and 1/2 into layer 1; layer 2 gets 1/2 per spike of its input."""
     fc1, fc2 = nn.Linear(1, 2), nn.Linear(2, 2)
     with torch.no_grad():
         fc1.weight.copy_(torch.tensor([[0.25], [0.5]]))
         fc2.weight.copy_(torch.tensor([[0.5, 0.0], [0.0, 0.5]]))
         fc1.bias.zero_()
         fc2.bias.zero_()
-    net = ss.convert(nn.Sequential(fc1, nn.ReLU(), fc2).eval(), torch.ones(4, 1),
-                     percentile=None, reset=reset)
+    return ss.convert(nn.Sequential(fc1, nn.ReLU(), fc2).eval(), torch.ones(4, 1),
+                      percentile=None, reset=reset)
+
+
+@pytest.mark.parametrize("path", ["layerwise", "reference"])
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_threshold_is_inclusive_on_every_path(path, reset):
+    """V reaching the threshold exactly fires (V >= threshold): currents 1/4 and 1/2 fire
+    floor(z T) times; layer 2 gets 1/2 per input spike and fires on every second one."""
+    net = inclusive_threshold_net(reset)
     x = torch.ones(1, 1)
     if path == "layerwise":
         assert layerwise.applicable(net, T, 1)

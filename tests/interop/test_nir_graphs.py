@@ -38,6 +38,7 @@ from torch import nn
 import spikescope as ss
 import spikescope.io as sio
 from spikescope.io.nir_conventions import NIRSemanticsWarning
+from tests.interop.nir_if import NirIF
 
 T = 20
 logging.disable(logging.WARNING)
@@ -301,20 +302,6 @@ def test_spikingjelly_runs_the_conv_resnet_file_exactly(x):
         assert ref.sum() > 0 and agree == 1.0
 
 
-class _NirIF(nn.Module):
-    """NIR's IF written out (dv/dt = R I, fire at v > t, reset to 0), for nirtorch."""
-
-    def __init__(self, node, dt):
-        super().__init__()
-        self.gain = torch.as_tensor(np.asarray(node.r, np.float32) * dt)
-        self.vt = torch.as_tensor(np.asarray(node.v_threshold, np.float32))
-
-    def forward(self, i, state=None):
-        v = (torch.zeros_like(i) if state is None else state) + self.gain * i
-        z = (v > self.vt).float()
-        return z, v * (1 - z)
-
-
 def _affine(n):  # nirtorch 2.6's default Affine map drops the bias (test_nir_peers.py)
     lin = nn.Linear(n.weight.shape[1], n.weight.shape[0])
     with torch.no_grad():
@@ -344,7 +331,7 @@ def test_peers_run_the_residual_concat_file_exactly(peer, x):
     else:
         import nirtorch
 
-        m = nirtorch.nir_to_torch(g, {nir.IF: lambda n: _NirIF(n, net.dt_ms * 1e-3),
+        m = nirtorch.nir_to_torch(g, {nir.IF: lambda n: NirIF(n, net.dt_ms * 1e-3),
                                       nir.Affine: _affine})
     got = _run_peer(m, data)
     agree = float((got.reshape(ref.shape) == ref).float().mean())

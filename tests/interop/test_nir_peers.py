@@ -31,6 +31,7 @@ from torch import nn
 import spikescope as ss
 import spikescope.io as sio
 from spikescope.io.nir_conventions import NIRSemanticsWarning
+from tests.interop.nir_if import NirIF
 
 T = 20
 logging.disable(logging.WARNING)  # peers log every node they map
@@ -229,17 +230,6 @@ def test_nirtorch_interprets_the_file_with_a_nir_if(data):
     fire at v > t, reset to v_reset) it runs spikescope's file exactly. Its default Affine
     map drops the bias (`module.weight.bias = ...`, a nirtorch bug), so Affine is mapped here."""
     import nirtorch
-
-    class NirIF(nn.Module):
-        def __init__(self, node, dt):
-            super().__init__()
-            self.gain = torch.as_tensor(np.asarray(node.r, np.float32) * dt)
-            self.vt = torch.as_tensor(np.asarray(node.v_threshold, np.float32))
-
-        def forward(self, i, state=None):
-            v = (torch.zeros_like(i) if state is None else state) + self.gain * i
-            z = (v > self.vt).float()
-            return z, v * (1 - z)
 
     model, x = data
     net = ss.convert(model, x, reset="zero")
