@@ -1,7 +1,8 @@
 """Train the ResNet-style and Inception-style test networks of tests/graph_models.py on the
 digits upscaled to 3x32x32 and write tests/data/graph-{resnet,inception}.{safetensors,json}.
 
-    python scripts/train_graph_examples.py
+    python scripts/train_graph_examples.py             # train and write the weights
+    python scripts/train_graph_examples.py --evaluate  # ANN vs SNN on all 360 test images
 
 These are the "networks written the way researchers write them" that tests/test_graphs.py
 converts (issue 17); the test loads the weights and never retrains. Seeded, 2 threads.
@@ -56,10 +57,33 @@ def train(name: str, epochs: int = 12, seed: int = 0) -> dict:
     return meta
 
 
+def evaluate(name: str, timesteps: int = 300) -> None:
+    """Print the ANN's and the SNN's accuracy (T = 100, 200, 300) on all test images and the
+    per-node ANN-vs-SNN rate correlation (rate code, analog input, percentile 99.9)."""
+    import spikescope as ss
+    from spikescope.io.weights import load_weights
+
+    model = MODELS[name]()
+    model.load_state_dict(load_weights(OUT / name))
+    model.eval()
+    xtr, _ = digits32("train")
+    xte, yte = digits32("test")
+    net = ss.convert(model, xtr[:300])
+    rec = net.run(xte, timesteps, record=("spikes",))
+    curve = rec.accuracy_curve(yte)
+    corr = metrics.activation_correlation(net, model, xte, rec)
+    print(f"{name}: ANN {metrics.model_accuracy(model, xte, yte):.4f}; SNN T=100 "
+          f"{curve[99]:.4f}, T=200 {curve[199]:.4f}, T={timesteps} {curve[-1]:.4f}; rate "
+          f"correlation per node {[round(c, 4) for c in corr]}")
+
+
 def main() -> None:
     torch.set_num_threads(2)
     for name in MODELS:
-        print(name, train(name))
+        if "--evaluate" in sys.argv:
+            evaluate(name)
+        else:
+            print(name, train(name))
 
 
 if __name__ == "__main__":
