@@ -124,19 +124,22 @@ def load_peers(layers) -> dict:
 
 
 # ------------------------------------------------------------------ main
-def agreement(label, net, layers, x) -> list[str]:
+def agreement(label, net, layers, x, runs: dict | None = None) -> list[str]:
+    """Output counts of every peer (``runs``: name -> run(x); default: this module's peers
+    on ``layers``) vs spikescope's, as Markdown table rows."""
+    runs = load_peers(layers) if runs is None else runs
     ref = net.run(x, T, record=()).output_counts[-1].float()
     # Norse's IAF cell resets to zero and fires on V > threshold (strictly); the next float32
     # above 1 as threshold makes spikescope's V >= threshold the same test
     strict = float(torch.nextafter(torch.tensor(1.0), torch.tensor(2.0)))
     zero = SpikingNetwork(net.stages, net.lambdas, NeuronParams(reset="zero", threshold=strict),
-                          input_shape=net.input_shape)
+                          input_shape=net.input_shape).to(net.device)
     assert all(torch.equal(a.weight, b.weight)
                for a, b in zip(zero.simulated_stages, net.simulated_stages))
     ref_zero = zero.run(x, T, record=()).output_counts[-1].float()
     lines = []
     with torch.no_grad():
-        for name, run in load_peers(layers).items():
+        for name, run in runs.items():
             out = run(x).reshape(ref.shape)
             target = ref_zero if name.startswith("Norse") else ref
             same = (out == target).float().mean().item()

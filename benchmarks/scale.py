@@ -27,10 +27,10 @@ import time
 import psutil
 import torch
 import torch.nn.functional as F
+from peers import agreement  # same table rows for the digits nets and these
 from torch import nn
 
 import spikescope as ss
-from spikescope.neurons import NeuronParams
 from spikescope.sim import graph
 from spikescope.sim.network import SpikingNetwork
 
@@ -294,23 +294,6 @@ def stepped(net: SpikingNetwork, x: torch.Tensor):
         net.fused_kernels = True
 
 
-def agreement(label: str, net: SpikingNetwork, layers, x) -> list[str]:
-    """Output counts of every peer vs spikescope (Norse: reset to zero, strict threshold)."""
-    ref = net.run(x, T, record=()).output_counts[-1].float()
-    strict = float(torch.nextafter(torch.tensor(1.0), torch.tensor(2.0)))
-    zero = SpikingNetwork(net.stages, net.lambdas, NeuronParams(reset="zero", threshold=strict),
-                          input_shape=net.input_shape).to(net.device)
-    ref_zero = zero.run(x, T, record=()).output_counts[-1].float()
-    lines = []
-    with torch.no_grad():
-        for name, run in load_peers(layers).items():
-            out = run(x).reshape(ref.shape)
-            target = ref_zero if name.startswith("Norse") else ref
-            lines.append(f"| {label} | {name} | {100 * (out == target).float().mean():.2f}% | "
-                         f"{(out - target).abs().max().item():.0f} |")
-    return lines
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=3)
@@ -328,7 +311,8 @@ def main() -> None:
           f"{platform.machine()}, T={T}, median of {args.repeats} interleaved repeats")
     print("\n| model | peer | equal output counts | max abs diff |\n|---|---|---|---|")
     for label, net, x in [] if args.no_agreement else nets:
-        for line in agreement(label, net, graph_layers(net), x[:4]):
+        layers = graph_layers(net)
+        for line in agreement(label, net, layers, x[:4], runs=load_peers(layers)):
             print(line, flush=True)
     print("\n| model | batch | implementation | median (ms) | / spikescope | / all-T floor | "
           "peak RSS (MiB) |\n|---|---|---|---|---|---|---|")

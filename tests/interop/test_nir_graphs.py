@@ -38,7 +38,7 @@ from torch import nn
 import spikescope as ss
 import spikescope.io as sio
 from spikescope.io.nir_conventions import NIRSemanticsWarning
-from tests.interop.nir_if import NirIF
+from tests.interop.peer_helpers import NirIF, run_peer
 
 T = 20
 logging.disable(logging.WARNING)
@@ -120,15 +120,6 @@ def _file(net, **kw) -> nir.NIRGraph:
         warnings.simplefilter("ignore", NIRSemanticsWarning)
         sio.save_nir(net, Path(d) / "net.nir", **kw)
         return nir.read(str(Path(d) / "net.nir"))
-
-
-def _run_peer(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    out, state = [], None
-    for _ in range(T):
-        r = m(x) if state is None else m(x, state)
-        o, state = r if isinstance(r, tuple) else (r, None)
-        out.append(o.detach().float())
-    return torch.stack(out)
 
 
 def _structure(net):
@@ -296,7 +287,7 @@ def test_spikingjelly_runs_the_conv_resnet_file_exactly(x):
     for cls in (ResNetLike, InceptionLike):
         net = ss.convert(_active(cls()), x, reset="zero")
         ref = net.run(x, T).spike_trains[-1].float()
-        got = _run_peer(sj.import_from_nir(_file(net), dt=net.dt_ms * 1e-3), x)
+        got = run_peer(sj.import_from_nir(_file(net), dt=net.dt_ms * 1e-3), x, T)
         agree = float((got.reshape(ref.shape) == ref).float().mean())
         print(f"spikescope {cls.__name__} -> NIR -> spikingjelly: steps {agree}")
         assert ref.sum() > 0 and agree == 1.0
@@ -333,7 +324,7 @@ def test_peers_run_the_residual_concat_file_exactly(peer, x):
 
         m = nirtorch.nir_to_torch(g, {nir.IF: lambda n: NirIF(n, net.dt_ms * 1e-3),
                                       nir.Affine: _affine})
-    got = _run_peer(m, data)
+    got = run_peer(m, data, T)
     agree = float((got.reshape(ref.shape) == ref).float().mean())
     print(f"spikescope residual+concat MLP -> NIR -> {peer}: steps {agree}")
     assert ref.sum() > 0 and agree == 1.0
@@ -392,12 +383,12 @@ def test_zoo_resnet_through_nir_in_spikescope_and_spikingjelly():
     ra, rb = net.run(x, T), back.run(x, T)
     for name, ta, tb in zip(net.layer_names, ra.spike_trains, rb.spike_trains):
         assert torch.equal(ta, tb), f"layer {name}: spike trains differ after the round trip"
-    got = _run_peer(sj.import_from_nir(g, dt=net.dt_ms * 1e-3), x)
+    got = run_peer(sj.import_from_nir(g, dt=net.dt_ms * 1e-3), x, T)
     ref = ra.spike_trains[-1].float()
     agree = float((got.reshape(ref.shape) == ref).float().mean())
     print(f"digits-resnet -> NIR -> spikingjelly: steps {agree}")
     assert agree == 1.0
-    normalized = _run_peer(sj.import_from_nir(_file(net, weights="normalized"),
-                                              dt=net.dt_ms * 1e-3), x)
+    normalized = run_peer(sj.import_from_nir(_file(net, weights="normalized"),
+                                             dt=net.dt_ms * 1e-3), x, T)
     print(f"  with the ANN's weights off the grid: steps "
           f"{float((normalized.reshape(ref.shape) == ref).float().mean())}")

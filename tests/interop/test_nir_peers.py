@@ -31,7 +31,7 @@ from torch import nn
 import spikescope as ss
 import spikescope.io as sio
 from spikescope.io.nir_conventions import NIRSemanticsWarning
-from tests.interop.nir_if import NirIF
+from tests.interop.peer_helpers import NirIF, run_peer
 
 T = 20
 logging.disable(logging.WARNING)  # peers log every node they map
@@ -42,15 +42,6 @@ def data():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 10)).eval()
     return model, torch.rand(64, 16)
-
-
-def _run_peer(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    out, state = [], None
-    for _ in range(T):
-        r = m(x) if state is None else m(x, state)
-        o, state = r if isinstance(r, tuple) else (r, None)
-        out.append(o.detach().float())
-    return torch.stack(out)  # (T, B, N)
 
 
 def _agreement(a: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
@@ -91,7 +82,7 @@ def test_spikescope_nir_runs_in_peer(peer, reset, neuron, data):
     # Norse and sinabs read IF r as a per-step gain of 1 (if_r="unit"); SpikingJelly follows
     # NIR (r = 1/dt) and needs the same dt
     g = _export(net, if_r="nir" if peer == "spikingjelly" else "unit")
-    got = _run_peer(_peers()[peer](g, net.dt_ms * 1e-3), x)
+    got = run_peer(_peers()[peer](g, net.dt_ms * 1e-3), x, T)
     a = _agreement(got, ref)
     print(f"spikescope {neuron} -> NIR -> {peer}, reset={reset}: {a}")
     assert a["predictions"] == 1.0
@@ -111,10 +102,10 @@ def test_snntorch_runs_lif_at_its_fixed_step_and_fails_on_if(data):
     model, x = data
     net = ss.convert(model, x, reset="zero")
     with pytest.raises(TypeError):  # snnTorch bug: its IF import returns (spk, mem)
-        _run_peer(snn_nir.import_from_nir(_export(net, if_r="unit")), x)
+        run_peer(snn_nir.import_from_nir(_export(net, if_r="unit")), x, T)
     lif = ss.convert(model, x, reset="zero", leak=0.95, neuron="lif", dt_ms=0.1)
     ref = lif.run(x, T).spike_trains[-1].float()
-    got = _run_peer(snn_nir.import_from_nir(_export(lif)), x)
+    got = run_peer(snn_nir.import_from_nir(_export(lif)), x, T)
     a = _agreement(got, ref)
     print(f"spikescope LIF (dt 0.1 ms) -> NIR -> snntorch: {a}")
     assert a["steps"] == 1.0
@@ -195,7 +186,7 @@ def test_norse_export_imports_with_unit_if_r(data):
         for i, s in zip((0, 2), net.stages):
             m[i].weight.copy_(s.weight)
             m[i].bias.copy_(s.bias)
-    ref = _run_peer(m, x)
+    ref = run_peer(m, x, T)
     g = norse_to_nir(m, x[0])  # a batch in sample_data lands in input_type (peer quirk)
     back = sio.from_nir(g, if_r="unit")
     a = _agreement(back.run(x, T).spike_trains[-1].float(), ref)
@@ -218,10 +209,10 @@ def test_threshold_equality_fires_in_a_nir_tool_as_in_spikescope():
     ref = net.run(x, 6).spike_trains[-1].float()
     assert ref.flatten().tolist() == [0, 1, 0, 1, 0, 1]
     g = _export(net, if_r="unit")
-    got = _run_peer(norse.from_nir(g, dt=1e-3), x)[:6]
+    got = run_peer(norse.from_nir(g, dt=1e-3), x, T)[:6]
     assert torch.equal(got.flatten(), ref.flatten())
     g.nodes["fc1_neurons"].v_threshold = np.ones(1, np.float32)  # without the conversion
-    late = _run_peer(norse.from_nir(g, dt=1e-3), x)
+    late = run_peer(norse.from_nir(g, dt=1e-3), x, T)
     assert late[:6].flatten().tolist() == [0, 0, 1, 0, 0, 1]
 
 
@@ -248,7 +239,7 @@ def test_nirtorch_interprets_the_file_with_a_nir_if(data):
 
     m = nirtorch.nir_to_torch(g, {nir.IF: lambda n: NirIF(n, net.dt_ms * 1e-3),
                                   nir.Affine: affine})
-    a = _agreement(_run_peer(m, x), net.run(x, T).spike_trains[-1].float())
+    a = _agreement(run_peer(m, x, T), net.run(x, T).spike_trains[-1].float())
     print(f"spikescope -> NIR -> nirtorch (NIR IF): {a}")
     assert a["steps"] == 1.0
 
@@ -260,7 +251,7 @@ def test_lif_with_unit_r_is_the_same_nir_network_for_readers_that_ignore_r(peer,
     model, x = data
     net = ss.convert(model, x, reset="zero", leak=0.9, neuron="lif")
     ref = net.run(x, T).spike_trains[-1].float()
-    got = _run_peer(_peers()[peer](_export(net, lif_r="unit"), net.dt_ms * 1e-3), x)
+    got = run_peer(_peers()[peer](_export(net, lif_r="unit"), net.dt_ms * 1e-3), x, T)
     a = _agreement(got, ref)
     print(f"spikescope lif (lif_r='unit') -> NIR -> {peer}: {a}")
     assert a["steps"] == 1.0
