@@ -136,8 +136,7 @@ class Readout:
             return None
         x = self.x[:1].float().cpu()
         snn = snn_reconstruction(self.net, self.recording, max(t, 1))[:1].cpu()
-        with torch.no_grad():
-            ann = self.net.ann_forward(self.x[:1]).cpu() * self.net.lambdas[-1]
+        ann = self.ann_output.float().cpu()  # the ANN's output for this sample, per run
         return {"snn_" + k: v for k, v in image_errors(snn, x).items()} | \
             {"ann_" + k: v for k, v in image_errors(ann, x).items()}
 

@@ -82,9 +82,7 @@ def _scale_term(stages: list[Stage], term: Stage, lam: dict[int, float], own: fl
         m = op(m)
     v = m.reshape(-1) if term.kind == "linear" else m[0].flatten(1)[:, 0]
     w = term.weight
-    if term.kind == "linear":
-        return term.copy(weight=w * v)
-    if term.kind == "identity":
+    if term.kind in ("linear", "identity"):  # one weight column (or scale) per input
         return term.copy(weight=w * v)
     if term.kind == "convT":  # (in, out/groups, ...): input channels first
         return term.copy(weight=w * v.view(-1, *([1] * (w.dim() - 1))))
