@@ -18,7 +18,7 @@ from torch import nn
 
 import spikescope as ss
 from spikescope.neurons import NeuronParams
-from spikescope.sim import layerwise
+from spikescope.sim import layerwise, stages
 from tests.test_fastpath import CASES, T, assert_same, inclusive_threshold_net, reference, repeat
 
 BLOCKS = (1, 7, T)
@@ -241,13 +241,13 @@ def test_random_nets_in_random_blocks(seed, pool, threshold, leak, reset, refrac
 
 @pytest.mark.parametrize("side", [8, 16])
 def test_average_pool_on_small_and_large_maps(side):
-    """Blocks pool small maps with the pooling matrix and larger ones (above
-    layerwise.POOL_MATRIX_MAX) with the pool itself: the same window sums as stepping."""
+    """Small maps are pooled with the pooling matrix and larger ones (above
+    stages.POOL_MATRIX_MAX) with the pool itself: the same window sums as stepping."""
     torch.manual_seed(6)
     model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 3, 3, padding=1),
                           nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
                           nn.Linear(3 * (side // 2) ** 2, 10)).eval()
-    assert (side * side > layerwise.POOL_MATRIX_MAX) == (side == 16)
+    assert (side * side > stages.POOL_MATRIX_MAX) == (side == 16)
     x = torch.rand(3, 1, side, side) * 2
     net = ss.convert(model, x)
     ref, _ = reference(net, repeat(x))

@@ -41,12 +41,6 @@ BLOCK_ELEMENTS = 16_000_000
 is the most steps that fit (at least 1, at most T); measured in benchmarks/README.md."""
 
 
-POOL_MATRIX_MAX = 64
-"""Largest H*W a block average-pools as one product with the pooling matrix (its cost grows
-with (H*W)^2); larger maps use the pool itself. Same values: window sums of spikes are
-exact either way (measured on the VGG's 32x32 and 16x16 maps: 71 vs 17 ms, 14 vs 8 ms)."""
-
-
 def stateless_input(stage: Stage) -> bool:
     """Whether ``stage``'s current is a function of this step's input alone: one term (no
     branches) and no (spiking, stateful) max-pool."""
@@ -120,7 +114,7 @@ def _apply_pre(net: SpikingNetwork, key: int | tuple[int, int], pre: list[nn.Mod
                 counts += carried  # integer counts: exact in any order
             net.run_state.pool_counts[(key, i)] = counts[-1].clone()
             h = gate_max(counts.flatten(0, 1), op, h.flatten(0, 1))
-        elif isinstance(op, nn.AvgPool2d) and h.shape[-1] * h.shape[-2] <= POOL_MATRIX_MAX:
+        elif isinstance(op, nn.AvgPool2d):
             h = avg_pool(op, h.flatten(0, 1))
         else:
             h = op(h.flatten(0, 1))
