@@ -153,11 +153,11 @@ def test_torch_run_layer_equals_stepping(monkeypatch, digits, digits_cnn):
     assert calls, "the compiled kernel was not asked (the run did not go layer by layer)"
 
 
-@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("path", ["fused", "stepping", "step"])
 def test_run_computes_without_tf32_and_restores_the_setting(monkeypatch, digits, digits_cnn,
-                                                            fused):
-    """Inside run() (both paths) products and convolutions are IEEE float32; afterwards the
-    caller's TF32 settings are back."""
+                                                            path):
+    """Inside run() (both paths) and step() products and convolutions are IEEE float32;
+    afterwards the caller's TF32 settings are back."""
     mm, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
     saved = mm.fp32_precision, conv.fp32_precision
     seen = []
@@ -168,11 +168,16 @@ def test_run_computes_without_tf32_and_restores_the_setting(monkeypatch, digits,
         return synapse(self, x, **kw)
 
     net = _nets(digits, digits_cnn)["chain"]
-    net.fused_kernels = fused
+    net.fused_kernels = path == "fused"
     monkeypatch.setattr(Stage, "synapse", spy)
     try:
         mm.fp32_precision = conv.fp32_precision = "tf32"
-        net.run(digits[0][:2], 5)
+        if path == "step":
+            net.reset(2)
+            for _ in range(5):
+                net.step(digits[0][:2])
+        else:
+            net.run(digits[0][:2], 5)
         after = mm.fp32_precision, conv.fp32_precision
     finally:
         mm.fp32_precision, conv.fp32_precision = saved

@@ -77,13 +77,15 @@ def block_size(net: SpikingNetwork, timesteps: int, batch: int) -> int:
     return max(1, min(int(timesteps), BLOCK_ELEMENTS // (int(batch) * widest(net))))
 
 
+_NEW_TF32_API = hasattr(torch.backends.cuda.matmul, "fp32_precision") and \
+    hasattr(torch.backends.cudnn, "conv")
+
+
 @contextlib.contextmanager
 def float32_exact() -> Iterator[None]:
     """Within: float32 products and convolutions in IEEE float32 (no TF32 on CUDA), which
     the exact-sum grid needs; the previous settings are restored on exit."""
-    new_api = hasattr(torch.backends.cuda.matmul, "fp32_precision") and \
-        hasattr(torch.backends.cudnn, "conv")
-    if new_api:  # reading the legacy flags after the new API was used raises
+    if _NEW_TF32_API:  # reading the legacy flags after the new API was used raises
         mm, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
         saved = mm.fp32_precision, conv.fp32_precision
         mm.fp32_precision = conv.fp32_precision = "ieee"
@@ -94,7 +96,7 @@ def float32_exact() -> Iterator[None]:
     try:
         yield
     finally:
-        if new_api:
+        if _NEW_TF32_API:
             mm.fp32_precision, conv.fp32_precision = saved
         else:
             mm.allow_tf32, conv.allow_tf32 = saved

@@ -308,7 +308,8 @@ class SpikingNetwork:
         if x_t.shape[0] != self.run_state.batch:
             raise ValueError(f"step input has batch size {x_t.shape[0]}, reset was called with "
                              f"{self.run_state.batch}")
-        return self._advance(x_t)
+        with layerwise.float32_exact():  # exact sums: no TF32 on a GPU, as in run()
+            return self._advance(x_t)
 
     def input_ops(self, x_t: torch.Tensor) -> torch.Tensor:
         """Synaptic ops caused by one step of input, batch mean: events x fan-out, where an
