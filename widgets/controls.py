@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import panel as pn
+import param
+from panel.custom import JSComponent
 
 from .base import View
 
@@ -10,6 +14,60 @@ from .base import View
 PAUSE_AT_SHOWN_STEP = "shown.value = `${slider.value}@${Date.now()}`"
 #: Browser side of Run's flow control: report each step the time slider was moved to.
 REPORT_DRAWN_STEP = "drawn.value = `${cb_obj.value}@${Date.now()}`"
+
+
+#: Keyboard shortcuts: key (``KeyboardEvent.key``) -> what it does to the session.
+SHORTCUTS = {" ": "run/pause", "ArrowRight": "step", "ArrowLeft": "step_back"}
+
+
+def shortcut_event(key: str, running: bool) -> str | None:
+    """The session event a shortcut key triggers: space toggles Run/Pause, arrows step; None
+    for any other key."""
+    action = SHORTCUTS.get(key)
+    if action == "run/pause":
+        return "pause" if running else "run"
+    return action
+
+
+KEYS_HELP = "Keys: space = Run/Pause, arrow right/left = Step/Back."
+HELP_STYLE = {"font-size": "11px", "color": "#555"}
+
+
+class KeyboardShortcuts(JSComponent):
+    """A page-wide keydown listener (no visible element) that reports the shortcut keys of
+    :data:`SHORTCUTS` in ``key`` as "KEY@ms" (unique per press). Keys typed into inputs, text
+    areas, selects, editable text and sliders are left to them; on a focused button the
+    browser's own activation by space is suppressed (it would press that button too)."""
+
+    key = param.String(default="", doc='The last shortcut pressed, "KEY@ms since epoch".')
+
+    _esm = "const KEYS = new Set(" + json.dumps(list(SHORTCUTS)) + ");" + """
+    function editable(el) {
+      if (!el || !el.tagName) return false;
+      const tag = el.tagName.toLowerCase();
+      return tag === "input" || tag === "textarea" || tag === "select" ||
+             el.isContentEditable || el.getAttribute("role") === "slider";
+    }
+    export function render({ model }) {
+      const target = (e) => (e.composedPath ? e.composedPath()[0] : e.target);
+      const down = (e) => {
+        if (!KEYS.has(e.key) || e.ctrlKey || e.metaKey || e.altKey || editable(target(e)))
+          return;
+        e.preventDefault();
+        if (!e.repeat || e.key !== " ") model.key = `${e.key}@${Date.now()}`;
+      };
+      const up = (e) => {  // space on a focused button would click it on key up
+        if (e.key === " " && !editable(target(e))) e.preventDefault();
+      };
+      document.addEventListener("keydown", down, true);
+      document.addEventListener("keyup", up, true);
+      model.on("remove", () => {
+        document.removeEventListener("keydown", down, true);
+        document.removeEventListener("keyup", up, true);
+      });
+      return document.createElement("span");
+    }
+    """
 
 
 def time_readout(session, t: int) -> str:
@@ -80,7 +138,9 @@ class ControlsView(View):
                                                      name="Clamp delay (steps per layer)", **S)
         self.speed = pn.widgets.IntSlider.from_param(p.speed, name="Run speed (steps/s)", **S)
         self.step = pn.widgets.Button.from_param(p.step, label="Step", color="primary",
-                                                 width=70)
+                                                 width=70, description="Step (arrow right)")
+        self.step_back = pn.widgets.Button.from_param(p.step_back, label="Back", width=70,
+                                                      description="Step back (arrow left)")
         self.run = pn.widgets.Button.from_param(p.run, label="Run", color="success",
                                                 width=75)
         self.pause = pn.widgets.Button.from_param(p.pause, label="Pause", width=80)
@@ -98,6 +158,8 @@ class ControlsView(View):
         self._shown.param.watch(self._pause_at_shown, "value")
         self.pause.js_on_click(args={"slider": self.time, "shown": self._shown},
                                code=PAUSE_AT_SHOWN_STEP)
+        self.keys = KeyboardShortcuts(width=0, height=0, margin=0)
+        self.keys.param.watch(self._on_key, "key")
         self.readout = pn.pane.Markdown(pn.bind(lambda t, version: time_readout(
             self.session, t), t=p.t, version=p.version), **W)
         self.session.param.watch(self._conversion_controls, "model")
@@ -105,6 +167,12 @@ class ControlsView(View):
 
     def _stop_run(self) -> None:
         self.session.running = False
+
+    def _on_key(self, event) -> None:
+        """Space = Run/Pause, arrow right/left = Step/Back (from :class:`KeyboardShortcuts`)."""
+        name = shortcut_event(str(event.new).split("@")[0], self.session.running)
+        if name is not None:
+            self.session.param.trigger(name)
 
     def _frame_drawn(self, event) -> None:
         try:
@@ -129,9 +197,10 @@ class ControlsView(View):
             w.disabled = self.session.trained
 
     def transport(self) -> pn.Column:
-        """Step/Run/Pause/Reset, the time slider and the time readout."""
-        return pn.Column(pn.Row(self.step, self.run), pn.Row(self.pause, self.reset_run),
-                         self._shown, self._drawn,
+        """Back/Step/Run/Pause/Reset (and their keys), the time slider and the readout."""
+        return pn.Column(pn.Row(self.step_back, self.step, self.run),
+                         pn.Row(self.pause, self.reset_run), self._shown, self._drawn,
+                         self.keys, pn.pane.Markdown(KEYS_HELP, styles=HELP_STYLE, margin=(0, 10)),
                          self.time, self.readout, sizing_mode="stretch_width")
 
     def __panel__(self):

@@ -1,5 +1,5 @@
 """Playback of a session's recording (no Panel imports): the time cursor ``t`` and
-Step/Run/Pause/Reset/Random sample. The app drives Run by calling :meth:`Playback.tick`."""
+Step/Back/Run/Pause/Reset/Random sample. The app drives Run by calling :meth:`Playback.tick`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class Playback(param.Parameterized):
     running = param.Boolean(default=False, doc="True while Run animates the cursor.")
 
     step = param.Event(doc="Advance the cursor one step.")
+    step_back = param.Event(label="Back", doc="Move the cursor back one step (stops Run).")
     run = param.Event(doc="Animate the cursor until T at `speed` steps per second.")
     pause = param.Event(doc="Stop the animation.")
     reset_run = param.Event(label="Reset", doc="Move the cursor back to t = 0.")
@@ -32,6 +33,11 @@ class Playback(param.Parameterized):
     def _on_step(self):
         self._stop()
         self.advance(1)
+
+    @param.depends("step_back", watch=True)
+    def _on_step_back(self):
+        self._stop()
+        self.t = max(self.t - 1, 0)
 
     def advance(self, n: int = 1) -> bool:
         """Move the cursor ``n`` steps forward; False once it reached T."""
