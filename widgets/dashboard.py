@@ -6,15 +6,18 @@ import io
 import os
 import re
 import threading
+import urllib.parse
 
 import panel as pn
 import param
 
 from .activity import ActivityView
 from .base import escape_text
+from .compare import CompareView
 from .confusion import EvaluationView
 from .controls import ControlsView
 from .evidence import EvidenceView
+from .history import LIVE, decode_pin, decode_traces, encode_pin, encode_traces
 from .membrane import MembraneView
 from .raster import RasterView
 from .reconstruction import InputView
@@ -30,6 +33,8 @@ URL_PARAMS = ("model", "dataset", "sample", "code", "encoding", "percentile", "t
               "threshold", "leak", "neuron", "reset", "clamp_delay", "speed", "eval_samples")
 #: Tabs built on first show (keeps the page load fast): index in the tab list -> title.
 LAZY_TABS = ("Sweeps", "Jets", "Learning rules")
+#: The run comparison's tab, after the lazy ones (tab indices in older URLs stay valid).
+COMPARE_TAB = "Compare runs"
 JETS_HELP = (
     "The jet-tagging case (hls4ml LHC jets, 5 classes from 16 jet-substructure features) needs "
     "the public data file, which is not shipped: download `hls4ml_lhc_jets_hlf` from OpenML "
@@ -124,6 +129,7 @@ class Dashboard(pn.viewable.Viewer):
         self.activity = ActivityView(s)
         self.evaluation = EvaluationView(s)
         self.tradeoff = TradeoffView(s)
+        self.compare = CompareView(s)
         self.upload = UploadView(s)
         self.download = pn.widgets.FileDownload(
             callback=self._run_file, filename=self._run_filename(), label="Download run",
@@ -159,13 +165,16 @@ class Dashboard(pn.viewable.Viewer):
             ("Evaluation", pn.Column(self.evaluation, pn.layout.Divider(), "### Energy",
                                      self.tradeoff, sizing_mode="stretch_width")),
             *[(title, pn.Column(sizing_mode="stretch_width")) for title in LAZY_TABS],
-            dynamic=True, sizing_mode="stretch_width")
+            (COMPARE_TAB, self.compare), dynamic=True, sizing_mode="stretch_width")
+        self.compare_index = len(self.tabs) - 1
+        self.compare.show(self.tabs.active == self.compare_index)
         self.tabs.param.watch(self._build_tab, "active")
 
     # ------------------------------------------------------------------ tabs and layout
     def _build_tab(self, event) -> None:
-        """Build a heavy tab the first time it is shown."""
+        """Build a heavy tab the first time it is shown; draw the comparison while shown."""
         self._build(event.new)
+        self.compare.show(event.new == self.compare_index)
 
     def _build(self, i: int) -> None:
         factory = self._lazy.pop(i, None)
@@ -240,8 +249,9 @@ class Dashboard(pn.viewable.Viewer):
 
     def sidebar(self) -> pn.Column:
         """Controls, the model upload and the run export."""
-        return pn.Column(self.controls, "### Your model", self.upload, "### Export",
-                         self.download, sizing_mode="stretch_width")
+        return pn.Column(self.controls, "### Compare runs", self.compare.pin_button,
+                         "### Your model", self.upload, "### Export", self.download,
+                         sizing_mode="stretch_width")
 
     # ------------------------------------------------------------------ layout
     def main(self) -> pn.Column:
@@ -262,6 +272,8 @@ class Dashboard(pn.viewable.Viewer):
             pn.state.location.sync(self.session, {"t": "t"})
             pn.state.location.sync(self.tabs, {"active": "tab"})
             self._build(self.tabs.active)  # a lazy tab opened from the URL
+            self.compare.show(self.tabs.active == self.compare_index)
+            self._url_view(pn.state.location)  # traced neurons and a pinned comparison
         # Bootstrap: its resources are bundled with Panel (Fast/Material fetch Google fonts),
         # so the page works offline and loads without console errors
         template = pn.template.BootstrapTemplate(
@@ -290,6 +302,69 @@ class Dashboard(pn.viewable.Viewer):
         if bad and pn.state.location is not None:
             pn.state.location.update_query(**{k: getattr(s, k) for k in bad})
         s.error = (" ".join(notes) + " The page shows the values in use.") if notes else ""
+
+
+    # ------------------------------------------------------------------ view in the URL
+    def _url_view(self, loc) -> None:
+        """Apply the URL's traced neurons (``traces=2.15,3.7``) and pinned configuration
+        (``pin=code:rate``, relative to the URL's own parameters: re-simulated and evaluated
+        with the live run); say in words which values were refused and drop them from the
+        URL. From then on the URL follows the traces and the pinned run."""
+        s, query, notes = self.session, raw_query(loc), []
+        if "traces" in query:
+            try:
+                traces = decode_traces(query["traces"], s.net.n_neurons, s.max_traces)
+            except ValueError as e:
+                notes.append(f"ignored URL parameter {e}.")
+                drop_query(loc, "traces")
+            else:
+                self._trace(traces)
+        if "pin" in query:
+            try:
+                params = decode_pin(query["pin"], s)
+            except ValueError as e:
+                notes.append(f"ignored URL parameter {e}.")
+                drop_query(loc, "pin")
+            else:
+                self.compare.restore(params, s.eval_samples)
+        if notes:
+            s.error = " ".join([s.error, *notes]).strip()
+        s.param.watch(lambda e: loc.update_query(traces=encode_traces(e.new)), "traces")
+        self.compare.history.param.watch(self._url_pin, ["runs", "a", "b"])
+        s.param.watch(self._url_pin, "version")
+
+    def _trace(self, traces: list[tuple[int, int]]) -> None:
+        """Trace exactly ``traces`` (re-recorded if the membrane limit left one out)."""
+        s = self.session
+        s.traces = traces
+        kept = getattr(s.recording, "membrane_neurons", None)
+        if kept is not None and any(i not in set(kept[l].tolist()) for l, i in traces):
+            s.recompute()
+
+    def _url_pin(self, *_) -> None:
+        """The pinned run compared with the live one, relative to the live parameters."""
+        loc, h = pn.state.location, self.compare.history
+        run = h.get(h.a) if h.a and h.b == LIVE else None
+        if loc is None:
+            return
+        if run is None:
+            drop_query(loc, "pin")
+            return
+        pin = encode_pin(run.params, {k: getattr(self.session, k) for k in run.params})
+        if raw_query(loc).get("pin") != pin:
+            loc.update_query(pin=pin)
+
+
+def raw_query(loc) -> dict[str, str]:
+    """The URL's query as text (Panel's ``query_params`` reads "2.10" as the number 2.1)."""
+    return dict(urllib.parse.parse_qsl(loc.search.lstrip("?"), keep_blank_values=True))
+
+
+def drop_query(loc, key: str) -> None:
+    """Remove ``key`` from the URL's query (if there)."""
+    query = raw_query(loc)
+    if query.pop(key, None) is not None:
+        loc.search = "?" + urllib.parse.urlencode(query) if query else ""
 
 
 def plain_words(e: Exception) -> str:

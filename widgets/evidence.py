@@ -16,6 +16,7 @@ from .base import (
     legend_proxy,
     live_figure,
 )
+from .history import class_evidence, membrane_readout
 from .ranges import data_limits
 
 #: At most this many classes get a curve (those with the most output spikes).
@@ -65,19 +66,7 @@ class EvidenceView(View):
     def membrane_readout(self) -> bool:
         """True when the network answers by its output membrane potential (e.g. the pattern
         code: its output layer does not spike), not by output spike counts."""
-        rec = self.session.recording
-        return getattr(rec, "readout", "spikes") == "membrane" and \
-            getattr(rec, "output_potential", None) is not None
-
-    def _evidence(self) -> np.ndarray:
-        """(T + 1, C) class evidence after each step: cumulative output spikes, or the output
-        membrane potential for membrane-readout codes (row 0: before the first step)."""
-        s = self.session
-        rec = s.recording
-        out = rec.output_potential if self.membrane_readout else rec.output_counts
-        ev = np.zeros((s.timesteps + 1, out.shape[2]))
-        ev[1:] = out[:, 0].float().cpu().numpy()
-        return ev
+        return membrane_readout(self.session.recording)
 
     def _build(self, classes: tuple[int, ...]):
         s = self.session
@@ -103,7 +92,7 @@ class EvidenceView(View):
         s = self.session
         t = s.t
         if "version" in changed:
-            counts = self._evidence()
+            counts = class_evidence(s.recording)
             C = counts.shape[1]
             classes = tuple(range(C)) if C <= MAX_CURVES else tuple(
                 sorted(np.argsort(-counts[-1], kind="stable")[:MAX_CURVES].tolist()))

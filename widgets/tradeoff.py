@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import holoviews as hv
 import numpy as np
+import pandas as pd
 import panel as pn
+import torch
+
+from spikescope import energy
 
 from .base import View, help_text, hv_pane
+from .catalog import shared_dataset
 from .confusion import tapped_map
 from .ranges import data_limits
+from .tradeoff_plot import accuracy_vs_edp
 
 #: Height of the energy plots (px): room for the axes and their labels.
 PLOT_HEIGHT = 300
@@ -20,9 +26,14 @@ class TradeoffView(View):
     help = ("From the last evaluation. Left: accuracy against energy per inference on the "
             "chosen platform (energy = synaptic ops x joules per op + static power x delay), "
             "one point per time step (log scale). Right: energy-delay product (EDP = energy x "
-            "delay, in joule-seconds) vs time (log scale). Below: energy per inference after "
-            "all T steps on every neuromorphic platform (log scale). Platforms come from "
-            "spikescope.energy.PLATFORMS; click the EDP curve to move the cursor.")
+            "delay, in joule-seconds) vs time (log scale). Accuracy vs EDP: the SNN after "
+            "every step, its Pareto front (the best accuracy reachable at each EDP: stop "
+            "there), the ANN on a CPU (star; Horowitz 45 nm energy of its MACs, the CPU time "
+            "per inference of Blouw et al. 2019) and, where the evaluation has it, the "
+            "early-decision policy (stop each sample once its leading output leads by k "
+            "spikes). Below: energy per inference after all T steps on every neuromorphic "
+            "platform (log scale). Platforms come from spikescope.energy.PLATFORMS; click the "
+            "EDP curve to move the cursor.")
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
@@ -35,6 +46,10 @@ class TradeoffView(View):
         self.edp = tapped_map(self._edp, s, self._tap, names=("evaluation", "platform", "t"))
         self.platforms = hv.DynamicMap(pn.bind(self._platforms, evaluation=s.param.evaluation,
                                                platform=s.param.platform))
+        # a new plot per evaluation or platform (its layers differ before and after one)
+        self.pareto = pn.bind(self._pareto, evaluation=s.param.evaluation,
+                              platform=s.param.platform)
+        self._ann: tuple | None = None  # (evaluation id, ANN point or None)
 
     def _table(self, evaluation, platform):
         if evaluation is None or not self.available:
@@ -87,6 +102,53 @@ class TradeoffView(View):
             logy=True, xlim=xlim, ylim=ylim, responsive=True, height=PLOT_HEIGHT,
             framewise=True)
 
+    def ann_point(self, evaluation) -> dict | None:
+        """The ANN on the trade-off axes (``spikescope.energy.ann_point``) over the samples of
+        ``evaluation``, once per evaluation; None where the session's network has no ANN."""
+        if self._ann is not None and self._ann[0] == id(evaluation):
+            return self._ann[1]
+        s, point = self.session, None
+        labels = getattr(evaluation, "labels", None)
+        if labels is not None and not s.trained:
+            x, _ = shared_dataset(s.dataset, "test")
+            x = x[:len(labels)]
+            try:
+                with torch.no_grad():
+                    point = energy.ann_point(s.net, x if s.encoding != "events" else
+                                             x.mean(1), labels)
+            except Exception:  # noqa: BLE001 - no ANN point for this network, the rest stays
+                point = None
+        self._ann = (id(evaluation), point)
+        return point
+
+    def _early(self, platform) -> pd.DataFrame | None:
+        """The early-decision policy on ``platform`` where the session offers it
+        (``session.early_decision(platform)``: one row per k, as
+        ``spikescope.energy.early_decision_curve``)."""
+        fn = getattr(self.session, "early_decision", None)
+        try:
+            return fn(platform) if callable(fn) else None
+        except Exception:  # noqa: BLE001 - a platform without the needed figures
+            return None
+
+    def _pareto(self, evaluation, platform):
+        df = self._table(evaluation, platform)
+        if df is None:
+            z = np.zeros(0)
+            return hv.Curve((z, z), "EDP (J s)", "accuracy").opts(
+                title=f"Accuracy vs EDP on {platform} (evaluate first)", logx=True,
+                xlim=data_limits(log=True, empty=(1e-12, 1e-6)), ylim=(0, 1.02),
+                responsive=True, height=PLOT_HEIGHT)
+        ann, early = self.ann_point(evaluation), self._early(platform)
+        edps = [df["edp_js"].to_numpy()]
+        if ann is not None:
+            edps.append([ann["edp_js"]])
+        if early is not None and len(early):
+            edps.append(early["edp_js"].to_numpy())
+        return accuracy_vs_edp(df, ann, early, width=None, height=PLOT_HEIGHT + 40,
+                               responsive=True, xlim=data_limits(*edps, log=True),
+                               ylim=(0, 1.02), xlabel="EDP (J s)", ylabel="accuracy")
+
     def _platforms(self, evaluation, platform):
         names = list(self.session.param.platform.objects)
         data = []
@@ -125,5 +187,6 @@ class TradeoffView(View):
         return pn.Column(
             self.platform,
             pn.Row(hv_pane(self.energy), hv_pane(self.edp), sizing_mode="stretch_width"),
+            hv_pane(self.pareto),
             hv_pane(self.platforms),
             help_text(self.help), sizing_mode="stretch_width")

@@ -21,9 +21,12 @@ VDIMS = [hv.Dimension("accuracy", range=(0, 1.02)), "t", "energy_j", "delay_s"]
 
 def accuracy_vs_edp(df: pd.DataFrame, ann_point: dict | None = None,
                     early: pd.DataFrame | None = None, *, title: str | None = None,
-                    width: int = 520, height: int = 340) -> hv.Overlay:
+                    width: int | None = 520, height: int = 340, **opts) -> hv.Overlay:
     """Accuracy against EDP [J*s] (log axis): the SNN after every step t, its Pareto front,
-    the ANN's point (star) and, if given, the early-decision policy for several k."""
+    the ANN's point (star) and, if given, the early-decision policy for several k.
+
+    ``opts`` are further options of the overlay (e.g. ``responsive=True, width=None`` and an
+    ``xlim`` that holds every point)."""
     d = df[df["edp_js"] > 0]
     kd = hv.Dimension("edp_js", label="EDP", unit="J*s")
     curve = hv.Curve(d, kd, VDIMS, label="SNN after t steps").opts(color=SNN_COLOR, alpha=0.5)
@@ -42,10 +45,11 @@ def accuracy_vs_edp(df: pd.DataFrame, ann_point: dict | None = None,
         layers.append(hv.Scatter(a, kd, [VDIMS[0], "energy_j", "delay_s"], label="ANN").opts(
             color=ANN_COLOR, marker="star", size=16, tools=["hover"]))
     platform = df.attrs.get("platform", "")
+    if width is not None:
+        opts["width"] = width
     return hv.Overlay(layers).opts(
         hv.opts.Overlay(title=title or f"Accuracy vs EDP on {platform}", logx=True,
-                        width=width, height=height, legend_position="bottom_right",
-                        show_grid=True))
+                        height=height, legend_position="bottom_right", show_grid=True, **opts))
 
 
 def plot_error_vs_ops(df: pd.DataFrame):
