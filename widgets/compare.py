@@ -150,14 +150,14 @@ class CompareView(View):
         super().__init__(session, **params)
         s = self.session
         self.history = RunHistory(s)
-        self.pin_button = pn.widgets.Button(label="Pin run", button_type="primary",
+        self.pin_button = pn.widgets.Button(label="Pin run", color="primary",
                                             sizing_mode="stretch_width",
                                             description="Keep this run to compare it with "
                                                         "later ones (Compare tab).")
         self.evaluate_button = pn.widgets.Button(label="Evaluate both runs", width=170)
         self.clear_button = pn.widgets.Button(label="Clear pins", width=100)
-        self.a_select = pn.widgets.Select(name="Run A", width=200)
-        self.b_select = pn.widgets.Select(name="Run B", width=200)
+        self.a_select = pn.widgets.Select(label="Run A", width=200)
+        self.b_select = pn.widgets.Select(label="Run B", width=200)
         self.status = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.busy = False
         self.pin_button.on_click(lambda e: self.pin())

@@ -228,9 +228,14 @@ def differing(a: dict, b: dict) -> list[str]:
     return [k for k in CHOICES if a.get(k) != b.get(k)]
 
 
+def shown_value(value) -> str:
+    """A parameter value as text: floats without trailing zeros (99.0 -> "99")."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def short(key: str, value) -> str:
     """A parameter value as a legend shows it: "rate", "p99.9", "reset zero", "sample 3"."""
-    return _SHORT.get(key, key + " {}").format(value)
+    return _SHORT.get(key, key + " {}").format(shown_value(value))
 
 
 def run_labels(a: RunSnapshot, b: RunSnapshot) -> tuple[str, str]:
@@ -247,7 +252,8 @@ def run_labels(a: RunSnapshot, b: RunSnapshot) -> tuple[str, str]:
 
 def diff_rows(a: RunSnapshot, b: RunSnapshot) -> list[tuple[str, str, str]]:
     """(parameter, value in a, value in b) of every parameter the two runs differ in."""
-    return [(k, str(a.params[k]), str(b.params[k])) for k in differing(a.params, b.params)]
+    return [(k, shown_value(a.params[k]), shown_value(b.params[k]))
+            for k in differing(a.params, b.params)]
 
 
 # ---------------------------------------------------------------------- URL forms
@@ -295,7 +301,7 @@ def encode_pin(pinned: dict, live: dict) -> str:
     """A pinned configuration as a URL value, relative to the live one: the parameters it
     differs in ("code:rate,percentile:99.9"), "same" when none."""
     keys = differing(pinned, live)
-    return ",".join(f"{k}:{pinned[k]}" for k in keys) if keys else "same"
+    return ",".join(f"{k}:{shown_value(pinned[k])}" for k in keys) if keys else "same"
 
 
 def decode_pin(text: str, session: Session) -> dict:
@@ -329,7 +335,7 @@ def _value(session: Session, key: str, raw: str):
     p = session.param[key]
     if isinstance(p, param.Selector):
         for o in p.objects:
-            if str(o) == raw:
+            if raw in (str(o), shown_value(o)):
                 return o
         raise ValueError(f"pin: {key} {_shown(raw)!r} is not offered (choose one of "
                          f"{', '.join(map(str, p.objects))})")
