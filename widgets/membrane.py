@@ -29,14 +29,11 @@ def trace_data(session, t: int) -> tuple[list[dict], list[tuple]]:
     time = np.arange(0, t + 1) * session.dt_ms  # V = 0 at rest before the first step
     thr = session.net.params.threshold
     for k, (l, i) in enumerate(session.traces):
-        if l >= len(rec.membrane):
-            continue
-        idx = rec.membrane_neurons[l]
-        pos = (idx == i).nonzero()
-        if len(pos) == 0:
+        membrane = session.membrane_of(l, i)  # recorded or replayed
+        if membrane is None:
             continue
         label = f"{rec.layer_names[l]} #{i}"
-        v = np.concatenate([[0.0], rec.membrane[l][:t, 0, int(pos[0, 0])].cpu().numpy()])
+        v = np.concatenate([[0.0], membrane[:t]])
         paths.append({"time": time, "V": v, "neuron": label,
                       "trace": k % len(LAYER_COLORS)})
         sp = np.flatnonzero(rec.spike_trains[l][:t, 0, i].cpu().numpy())

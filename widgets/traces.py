@@ -3,9 +3,13 @@ draws, picked by click, by rate, or by default."""
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import param
 import torch
+
+from spikescope.sim.replay import replay_membrane, replayable
 
 
 class Traces(param.Parameterized):
@@ -14,6 +18,9 @@ class Traces(param.Parameterized):
     traces = param.List(default=[], item_type=tuple,
                         doc="Neurons whose membrane is traced, as (layer, flat index).")
     max_traces = param.Integer(default=6, doc="At most this many membrane traces.")
+
+    #: the recording the replayed membranes belong to (weak) and {(layer, neuron): (T,)}
+    _replayed: tuple = (None, {})
 
     def _recorded(self, layer: int) -> set | None:
         """Neurons of ``layer`` whose membrane is recorded (None = all)."""
@@ -52,11 +59,48 @@ class Traces(param.Parameterized):
             self.error = f"no neuron {neuron} in layer {layer}"
             return
         tr = (int(layer), int(neuron))
-        traces = [x for x in self.traces if x != tr] + [tr]
-        self.traces = traces[-self.max_traces:]
-        keep = self._recorded(tr[0])
-        if keep is not None and tr[1] not in keep:
-            self.recompute()  # membrane limit: record this neuron's membrane too
+        self.set_traces([x for x in self.traces if x != tr] + [tr])
+
+    def set_traces(self, traces: list[tuple[int, int]]) -> None:
+        """Trace exactly the last ``max_traces`` of ``traces``: membranes the run did not record
+        are replayed from its spikes (:meth:`membrane_of`), or recorded by running it again
+        where its code cannot be replayed (TTFS, pattern, graded spikes)."""
+        traces = [(int(l), int(i)) for l, i in traces][-self.max_traces:]
+        missing = [tr for tr in traces if self.membrane_of(*tr) is None]
+        rerun = bool(missing) and not self._replay(missing, traces)
+        self.traces = traces
+        if rerun:
+            self.recompute()  # membrane limit, no replay: record these membranes too
+
+    def membrane_of(self, layer: int, neuron: int) -> np.ndarray | None:
+        """(T,) membrane potential of ``neuron`` of ``layer`` in the current run (sample 0):
+        recorded, or replayed from the recorded spikes (:meth:`add_trace`); None if neither."""
+        rec = self.recording
+        if rec is None or rec.membrane is None or layer >= len(rec.membrane):
+            return None
+        pos = (rec.membrane_neurons[layer] == neuron).nonzero()
+        if len(pos):
+            return rec.membrane[layer][:, 0, int(pos[0, 0])].cpu().numpy()
+        owner, replayed = self._replayed
+        return replayed.get((layer, neuron)) if owner is not None and owner() is rec else None
+
+    def _replay(self, missing: list[tuple[int, int]], traces: list[tuple[int, int]]) -> bool:
+        """Recompute the membranes of ``missing`` from the recorded spikes
+        (:func:`spikescope.sim.replay.replay_membrane`: milliseconds, not a re-run) and keep
+        those of ``traces``. False where the run cannot be replayed."""
+        rec = self.recording
+        if rec is None or rec.spike_trains is None or self.inputs is None \
+                or not replayable(self.net):
+            return False
+        owner, replayed = self._replayed
+        replayed = {k: v for k, v in replayed.items() if k in set(traces)} \
+            if owner is not None and owner() is rec else {}
+        for layer in sorted({l for l, _ in missing}):
+            idx = [i for l, i in missing if l == layer]
+            v = replay_membrane(self.net, rec, self.inputs, layer, idx)[:, 0].cpu().numpy()
+            replayed.update({(layer, i): v[:, k] for k, i in enumerate(idx)})
+        self._replayed = (weakref.ref(rec), replayed)
+        return True
 
     def trace_by_rate(self, layer: int, which: str = "max") -> None:
         """Add the neuron of ``layer`` with the highest (``max``) or median rate so far."""

@@ -1,0 +1,129 @@
+"""Issue 24, the view side, server-side: membrane replay (the core proof), clicking a neuron
+without re-running, and the Activity tab at research scale (the 100,618-neuron VGG of
+tests/large_network.py): aggregated above a few thousand points, per-update PATCH-DOC bytes
+bounded, no work while hidden."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import spikescope as ss
+from spikescope import datasets, zoo
+from spikescope.codes.encoders import encode
+from spikescope.neurons import NeuronParams
+from spikescope.sim.network import SpikingNetwork
+from spikescope.sim.replay import replay_layer, replay_membrane, replayable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from graph_models import Inception, ResNet, randomize_bn  # noqa: E402
+
+T = 30
+
+
+def assert_replays(net, x, encoding="analog", steps=T):
+    """Every layer's replayed membrane (all neurons) equals the recorded one bit for bit, and
+    the replayed neurons spike exactly where the run recorded spikes."""
+    rec = net.run(x, steps, encoding=encoding)
+    inputs = encode(net.check_input(x, time_major=encoding == "events"), steps, encoding,
+                    dt_ms=net.dt_ms)
+    for l, n in enumerate(net.n_neurons):
+        v, fired = replay_layer(net, rec, inputs, l, range(n))
+        assert torch.equal(v, rec.membrane[l]), (
+            f"layer {l} ({net.layer_names[l]}): replayed membrane differs from the recorded "
+            f"one by up to {(v - rec.membrane[l]).abs().max():.3g}")
+        assert torch.equal(fired, rec.spike_trains[l]), (
+            f"layer {l}: the replayed membrane crosses threshold at other steps than the "
+            f"recorded spikes")
+    return rec, inputs
+
+
+@pytest.mark.parametrize("options", [{}, {"reset": "zero"}, {"clamp_delay": 3},
+                                     {"neuron": "lif", "leak": 0.9},
+                                     {"readout": "membrane"}],
+                         ids=["subtract", "zero", "clamp3", "lif", "membrane-readout"])
+def test_replayed_membrane_equals_the_recorded_one(digits, digits_cnn, options):
+    net = ss.convert(digits_cnn, digits[0][:200], **options)
+    assert_replays(net, digits[2][:2])
+
+
+@pytest.mark.parametrize("model", [ResNet, Inception], ids=["residual", "concatenation"])
+def test_replay_of_graph_models(model):
+    torch.manual_seed(0)
+    m = randomize_bn(model(cin=3)).eval()
+    net = ss.convert(m, torch.rand(32, 3, 16, 16))
+    assert not net.is_chain
+    assert_replays(net, torch.rand(2, 3, 16, 16), steps=20)
+
+
+def test_replay_of_a_directly_trained_network_on_events():
+    trained = zoo.load_network("events-classifier")
+    leaks = [1.0, 0.95, 0.9, 0.85][:len(trained.stages)]  # learned leaks: one per layer
+    net = SpikingNetwork(trained.stages, trained.lambdas, trained.params, code="direct",
+                         layer_params=[NeuronParams(leak=v) for v in leaks],
+                         input_shape=trained.input_shape)
+    assert replayable(net)
+    x, _ = datasets.load("digits-events", "test")
+    frames = x[:2].transpose(0, 1)  # (T, B, ...)
+    assert_replays(net, frames, encoding="events", steps=len(frames))
+
+
+def test_some_neurons_and_what_cannot_be_replayed(digits, digits_cnn):
+    net = ss.convert(digits_cnn, digits[0][:200])
+    x = digits[2][:1]
+    rec, inputs = assert_replays(net, x)
+    v = replay_membrane(net, rec, inputs, 1, [7, 3])
+    assert torch.equal(v, rec.membrane[1][:, :, [7, 3]])
+    with pytest.raises(ValueError, match="out of range for layer 1"):
+        replay_membrane(net, rec, inputs, 1, [10**6])
+    with pytest.raises(ValueError, match="layer must be an index"):
+        replay_membrane(net, rec, inputs, 9, [0])
+    ttfs = ss.convert(digits_cnn, digits[0][:200], code="ttfs")
+    assert not replayable(ttfs)
+    with pytest.raises(ValueError, match="cannot be replayed"):
+        replay_membrane(ttfs, rec, inputs, 0, [0])
+
+
+@pytest.fixture
+def limited(monkeypatch):
+    """Sessions that record only some membranes (the limit a 100k network hits)."""
+    from widgets import session as session_mod
+
+    monkeypatch.setattr(session_mod, "MAX_MEMBRANE_CELLS", 10_000)
+    runs = []
+    run = SpikingNetwork.run
+    monkeypatch.setattr(SpikingNetwork, "run", lambda self, *a, **k: runs.append(1) or
+                        run(self, *a, **k))
+    return runs
+
+
+def test_a_click_traces_a_neuron_without_running_again(limited):
+    from widgets.session import Session
+
+    s = Session(model="digits-cnn", timesteps=60)
+    kept = set(s.recording.membrane_neurons[0].tolist())
+    neuron = next(i for i in range(s.net.n_neurons[0]) if i not in kept)
+    del limited[:]
+    s.add_trace(0, neuron)
+    assert limited == [], "adding a trace re-ran the simulation"
+    assert s.traces[-1] == (0, neuron)
+    again = s.net.run(s.x, s.timesteps, encoding=s.encoding, neurons={0: [neuron]})
+    assert torch.equal(torch.as_tensor(s.membrane_of(0, neuron)), again.membrane[0][:, 0, 0])
+    from widgets.membrane import trace_data
+
+    paths, _ = trace_data(s, s.timesteps)
+    assert f"#{neuron}" in paths[-1]["neuron"], "the membrane view does not draw the trace"
+
+
+def test_codes_that_cannot_replay_run_again(limited):
+    from widgets.session import Session
+
+    s = Session(model="digits-cnn", timesteps=60, code="ttfs")
+    kept = set(s.recording.membrane_neurons[0].tolist())
+    neuron = next(i for i in range(s.net.n_neurons[0]) if i not in kept)
+    del limited[:]
+    s.add_trace(0, neuron)
+    assert len(limited) == 1 and s.membrane_of(0, neuron) is not None
