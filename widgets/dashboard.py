@@ -249,7 +249,7 @@ class Dashboard(pn.viewable.Viewer):
 
     def sidebar(self) -> pn.Column:
         """Controls, the model upload and the run export."""
-        return pn.Column(self.controls, "### Compare runs", self.compare.pin_button,
+        return pn.Column(self.controls, "### Run comparison", self.compare.pin_button,
                          "### Your model", self.upload, "### Export", self.download,
                          sizing_mode="stretch_width")
 
