@@ -19,4 +19,8 @@ pn.extension(throttled=True, notifications=False)
 # fallback without a document; link them to this server's copy, as the page's own are.
 panel.reactive.CDN_DIST = LOCAL_DIST
 
-Dashboard().servable()
+dashboard = Dashboard()
+# a closed page's networks, runs and evaluation go back to the system (Bokeh destroys the
+# session once its websocket has been closed for --unused-session-lifetime)
+pn.state.on_session_destroyed(lambda _context: dashboard.session.close())
+dashboard.servable()

@@ -14,10 +14,18 @@ import torch
 
 from spikescope import energy, zoo
 from spikescope.metrics import confusion_matrix
-from spikescope.sim.merge import merge_recordings
-from spikescope.sim.recording import Recording
+from spikescope.sim.merge import RunTotals
 
-from .catalog import CALIBRATION_SIZE, convert_network, is_trained_snn
+from .catalog import (
+    BUDGET_HINT,
+    CALIBRATION_SIZE,
+    EVAL_BATCH,
+    EVAL_BYTES_PER_NEURON,
+    SESSION_MEMORY_BYTES,
+    convert_network,
+    is_trained_snn,
+    release_memory,
+)
 
 
 def platform_names() -> list[str]:
@@ -28,7 +36,8 @@ def platform_names() -> list[str]:
 
 @dataclass
 class Evaluation:
-    """Result of running ANN and SNN over a test set: everything the evaluation tab draws."""
+    """Result of running ANN and SNN over a test set: everything the evaluation and energy
+    tabs draw, as curves and counts (O(T + samples) memory, whatever the network's size)."""
 
     n_samples: int
     n_classes: int
@@ -37,9 +46,9 @@ class Evaluation:
     ann_accuracy: float
     accuracy_curve: np.ndarray  # (T,) SNN accuracy after each step
     synaptic_ops: np.ndarray  # (T,) cumulative synaptic operations per sample
+    spikes: np.ndarray  # (T,) cumulative spikes per sample
     dt_ms: float
-    recording: Recording | None = None  # the whole test set run (no spike trains)
-    labels: torch.Tensor | None = None
+    labels: torch.Tensor | None = None  # (n,) true classes of the samples evaluated
 
 
 class Evaluator(param.Parameterized):
@@ -54,18 +63,25 @@ class Evaluator(param.Parameterized):
     platform = param.Selector(default=None, objects=[], allow_None=True,
                               doc="Neuromorphic platform for energy figures.")
 
+    #: Bytes this session may hold (caches, runs, an evaluation's batch); see
+    #: ``widgets.catalog.SESSION_MEMORY_BYTES``.
+    memory_budget: int = SESSION_MEMORY_BYTES
+
     def _init_evaluation(self) -> None:
         self._cancel = threading.Event()
         self._eval_thread: threading.Thread | None = None
+        self._closed = False  # set by Session.close: a finishing thread applies nothing
 
     def evaluate(self, *, blocking: bool = False,
                  on_done: Callable[[Callable[[], None]], None] | None = None,
-                 batch_size: int = 60) -> None:
+                 batch_size: int | None = None) -> None:
         """Run ANN and SNN over the first ``eval_samples`` test samples.
 
         Off the caller's thread unless ``blocking``; ``cancel_evaluation`` stops it. The result
         lands in ``evaluation``; ``on_done(fn)`` (e.g. ``widgets.uithread.ui_runner()``) is
-        used to apply parameter updates on the UI thread.
+        used to apply parameter updates on the UI thread. Batches of ``batch_size`` samples
+        (default: :meth:`eval_batch_size`); an evaluation that does not fit one sample at a
+        time in the session's memory budget is refused with a message in ``error``.
         """
         if self.eval_running:
             return
@@ -73,6 +89,12 @@ class Evaluator(param.Parameterized):
         enc = self.encoding
         T = int(self.timesteps)
         n = min(self.eval_samples, self.n_samples)
+        if batch_size is None:
+            try:
+                batch_size = self.eval_batch_size()
+            except MemoryError as e:
+                self.error = str(e)
+                return
         self._cancel.clear()
         self.eval_progress = 0.0
         self.eval_running = True
@@ -83,12 +105,16 @@ class Evaluator(param.Parameterized):
                 result = self._evaluate(key, enc, T, n, batch_size, apply)
             except Exception as e:  # shown to the user
                 msg = f"evaluation failed: {type(e).__name__}: {e}"
-                apply(lambda: self.param.update(error=msg, eval_running=False))
-                return
-            apply(lambda: self.param.update(evaluation=result if result else self.evaluation,
-                                            eval_running=False,
-                                            eval_progress=1.0 if result else
-                                            self.eval_progress))
+                result = None
+                update = {"error": msg, "eval_running": False}
+            else:
+                update = {"evaluation": result if result else self.evaluation,
+                          "eval_running": False,
+                          "eval_progress": 1.0 if result else self.eval_progress}
+            finally:
+                release_memory()  # the batches' working memory back to the system
+            if not self._closed:
+                apply(lambda: self.param.update(**update))
 
         if blocking:
             work()
@@ -99,6 +125,26 @@ class Evaluator(param.Parameterized):
     def cancel_evaluation(self) -> None:
         """Stop a running evaluation after its current batch (the last result stays)."""
         self._cancel.set()
+
+    def eval_batch_size(self) -> int:
+        """Samples per evaluation batch: ``EVAL_BATCH``, or fewer so that the batch's working
+        memory (``EVAL_BYTES_PER_NEURON`` per neuron and sample) fits in what is left of the
+        session's ``memory_budget`` after what it holds (``memory_bytes()``).
+
+        Raises:
+            MemoryError: not even one sample fits; the message says what to change.
+        """
+        net, _ = self.network()
+        neurons = sum(net.n_neurons)
+        left = self.memory_budget - self.memory_bytes()
+        fit = left // (neurons * EVAL_BYTES_PER_NEURON)
+        if fit < 1:
+            raise MemoryError(
+                f"evaluating this {neurons:,}-neuron network needs about "
+                f"{neurons * EVAL_BYTES_PER_NEURON / 2**20:.0f} MB per test sample; this "
+                f"session has {max(left, 0) / 2**20:.0f} MB left of its "
+                f"{self.memory_budget / 2**20:.0f} MB budget; {BUDGET_HINT})")
+        return int(min(EVAL_BATCH, fit))
 
     def _evaluate(self, key, enc, T, n, batch_size, apply) -> Evaluation | None:
         model, dataset = key[:2]
@@ -115,7 +161,7 @@ class Evaluator(param.Parameterized):
             xtr, _ = self._dataset(dataset, "train")
             net = convert_network(ann, xtr[:CALIBRATION_SIZE] if enc != "events" else
                                   xtr[:CALIBRATION_SIZE].mean(1), key)
-        recs = []
+        totals = RunTotals()  # per-step totals only: memory independent of samples x neurons
         for start in range(0, n, batch_size):
             if self._cancel.is_set():
                 return None
@@ -124,32 +170,32 @@ class Evaluator(param.Parameterized):
                 xb = xb.transpose(0, 1)
                 if T > len(xb):  # the recordings are over: no more events
                     xb = torch.cat([xb, xb.new_zeros((T - len(xb), *xb.shape[1:]))])
-            rec = net.run(xb, T, encoding=enc, record=())
-            recs.append(rec)
+            totals.add(net.run(xb, T, encoding=enc, record=()), y[start:start + batch_size])
             done = min(start + batch_size, n) / n
             apply(lambda d=done: setattr(self, "eval_progress", d))
-        rec = merge_recordings(recs)
-        pred = rec.all_predictions().cpu()  # (T, n)
+        pred = totals.predictions
         static = x if enc != "events" else x.mean(1)
         with torch.no_grad():
             # a trained SNN has no ANN: the reference is the SNN's own answer at T
-            ann_pred = ann(static).argmax(1) if ann is not None else pred[-1]
+            ann_pred = ann(static).argmax(1) if ann is not None else pred
         C = net.n_classes
         return Evaluation(
             n_samples=n, n_classes=C,
             ann_confusion=confusion_matrix(ann_pred, y, C),
-            snn_confusion=confusion_matrix(pred[-1], y, C),
+            snn_confusion=confusion_matrix(pred, y, C),
             ann_accuracy=float((ann_pred == y).float().mean()),
-            accuracy_curve=(pred == y[None]).float().mean(1).numpy(),
-            synaptic_ops=rec.synaptic_ops.cpu().numpy(),
-            dt_ms=net.dt_ms, recording=rec, labels=y,
+            accuracy_curve=totals.accuracy_curve().astype(np.float32),
+            synaptic_ops=totals.synaptic_ops.astype(np.float32),
+            spikes=totals.spikes, dt_ms=net.dt_ms, labels=y.clone(),
         )
 
     def tradeoff(self, platform: str | None = None) -> pd.DataFrame | None:
         """Accuracy, synaptic ops, energy, delay and EDP per t of the last evaluation on
-        ``platform`` (``spikescope.energy.tradeoff``); None without a result or platform."""
+        ``platform`` (``spikescope.energy.tradeoff_curves``); None without a result or
+        platform."""
         ev = self.evaluation
         platform = platform or self.platform
-        if ev is None or ev.recording is None or platform is None:
+        if ev is None or platform is None:
             return None
-        return energy.tradeoff(ev.recording, ev.labels, platform)
+        return energy.tradeoff_curves(ev.accuracy_curve, ev.synaptic_ops, ev.spikes, ev.dt_ms,
+                                      platform)

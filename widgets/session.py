@@ -14,6 +14,7 @@ export) and :mod:`.evaluation` (the test-set evaluation thread).
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 
 import numpy as np
@@ -26,6 +27,7 @@ from spikescope.neurons import NEURONS, RESETS
 from spikescope.sim.network import CODES, SpikingNetwork
 
 from .catalog import (
+    BUDGET_HINT,
     CALIBRATION_SIZE,
     PERCENTILES,
     accepts_leak,
@@ -33,7 +35,9 @@ from .catalog import (
     default_choice,
     is_trained_snn,
     model_names,
+    nbytes,
     percentile_value,
+    release_memory,
     shared_dataset,
     snn_info,
     snn_task,
@@ -58,8 +62,10 @@ CHOICES = ("model", "dataset", "sample", "code", "encoding", "percentile", "time
 #: most active neurons' membranes are kept (others are recorded again when traced) ...
 MAX_MEMBRANE_CELLS = 1_000_000
 #: ... and at most this many recorded spike-train cells (steps x neurons): a longer run is
-#: cut to the T that fits (with a note), since rasters need every step.
-MAX_TRAIN_CELLS = 8_000_000
+#: cut to the T that fits (with a note while it applies), since rasters need every step. The
+#: server's operator raises it with this environment variable.
+TRAIN_CELLS_ENV = "SPIKESCOPE_MAX_TRAIN_CELLS"
+MAX_TRAIN_CELLS = int(os.environ.get(TRAIN_CELLS_ENV, 8_000_000))
 #: Membranes kept per layer when the membrane limit applies.
 MEMBRANE_NEURONS = 64
 #: The neuron model a session starts with, and the one a leak < 1 selects when the chosen
@@ -68,6 +74,15 @@ DEFAULT_NEURON, LEAKY_NEURON = "if", "lif"
 TRAINED_NOTE = ("Trained SNN (surrogate gradients): it runs as trained, on event frames; "
                 "percentile, code, threshold, leak, neuron model, reset and clamp delay do "
                 "not apply.")
+
+
+def t_cap_note(t_fit: int, asked: int, neurons: int) -> str:
+    """Why T is cut to ``t_fit`` steps and how to raise it."""
+    return (f"T is limited to {t_fit} steps for this model (asked {asked}): the rasters keep "
+            f"every step of all {neurons:,} neurons, at most {MAX_TRAIN_CELLS:,} neuron-steps "
+            f"per session (recording limit, server memory). To raise it, start the server with "
+            f"a larger ${TRAIN_CELLS_ENV} (memory per session grows with it), or choose a "
+            f"smaller model.")
 
 
 class RoundedNumber(param.Number):
@@ -150,7 +165,7 @@ class Session(Playback, Traces, Readout, Transfer, Evaluator, param.Parameterize
         self.ann_rates = None  # per layer (N,) normalized ANN activations (target rates)
         self.source_image = None  # (H, W) still image an event sample was recorded from
         self._ann_timesteps = None  # T of the last ANN, restored when leaving a trained SNN
-        self._capped = False  # the last T asked for exceeded the recording limit
+        self._asked_timesteps = None  # the T asked for while the recording limit cuts it
         if self.trained:
             self._ann_timesteps = self.param.timesteps.default
         self._neuron_leak = (self.neuron, self.leak)  # the last consistent pair
@@ -203,9 +218,47 @@ class Session(Playback, Traces, Readout, Transfer, Evaluator, param.Parameterize
             calib = calib.mean(1)  # event frames (N, T, ...): calibrate on their time average
         net = convert_network(ann, calib, key)
         self._nets[key] = (net, ann)
-        while len(self._nets) > CACHE_SIZE:
-            self._nets.popitem(last=False)
+        self.trim_cache()
+        held = self.memory_bytes()
+        if held > self.memory_budget:
+            del self._nets[key]
+            raise ValueError(
+                f"this {sum(net.n_neurons):,}-neuron network takes {held / 2**20:.0f} MB with "
+                f"what the session holds, over its {self.memory_budget / 2**20:.0f} MB memory "
+                f"budget ({BUDGET_HINT})")
         return net, ann
+
+    def trim_cache(self, keep: int = CACHE_SIZE) -> None:
+        """Drop the least recently used converted networks: at most ``keep`` (and
+        ``CACHE_SIZE``), fewer while the session holds more than its ``memory_budget``; the
+        most recent one stays."""
+        while len(self._nets) > max(1, min(keep, CACHE_SIZE)):
+            self._nets.popitem(last=False)
+        while len(self._nets) > 1 and self.memory_bytes() > self.memory_budget:
+            self._nets.popitem(last=False)
+
+    def memory_bytes(self) -> int:
+        """Bytes of tensors this session holds: converted networks and their ANNs, uploads,
+        the run shown and the evaluation result (``widgets.catalog.nbytes``)."""
+        return nbytes([self._nets, self.uploads, self.recording, self.inputs,
+                       self.ann_rates, self.evaluation])
+
+    def close(self) -> None:
+        """Free what this session holds when its page closes (the app calls it from
+        ``pn.state.on_session_destroyed``): Run stops, a running evaluation is cancelled
+        (it applies nothing when it ends), networks, uploads, runs and the evaluation are
+        dropped and the freed memory goes back to the system. No view updates: the page is
+        gone."""
+        self._closed = True
+        self.cancel_evaluation()
+        with param.parameterized.discard_events(self):
+            self.running = False
+            self.evaluation = None
+        self._nets.clear()
+        self.uploads.clear()
+        self.net = self.ann = self.recording = self.inputs = self.x = None
+        self.ann_output = self.ann_rates = self.source_image = None
+        release_memory()
 
     def _sample_input(self, net) -> tuple[torch.Tensor, int]:
         x, y = self._dataset(self.dataset, "test")
@@ -295,13 +348,13 @@ class Session(Playback, Traces, Readout, Transfer, Evaluator, param.Parameterize
             T = int(self.timesteps)
             t_fit = max(1, MAX_TRAIN_CELLS // max(sum(net.n_neurons), 1))
             if T > t_fit:  # recording limit: bounded memory per session
-                self._capped = True
+                self._asked_timesteps = T
                 self.timesteps = t_fit  # re-enters recompute with the capped T
                 return
-            if self._capped and T == t_fit:
-                notes.append(f"T is limited to {t_fit} steps for this model (recording limit "
-                             f"of {MAX_TRAIN_CELLS:,} neuron-steps per session).")
-            self._capped = False
+            if T < t_fit or (self._asked_timesteps or 0) <= t_fit:
+                self._asked_timesteps = None  # a T that fits: no limit applies
+            if self._asked_timesteps is not None:  # shown for as long as T stays cut
+                notes.append(t_cap_note(t_fit, self._asked_timesteps, sum(net.n_neurons)))
             mismatch = {"ttfs": "ttfs", "pattern": "pattern"}.get(self.encoding)
             if mismatch and not self.trained and not str(self.code).startswith(mismatch):
                 notes.append(f"{self.encoding} input is meant for the {mismatch} code: "
@@ -323,6 +376,7 @@ class Session(Playback, Traces, Readout, Transfer, Evaluator, param.Parameterize
             self._revert(e)
             return
         self.net, self.ann, self.recording = net, ann, rec
+        self.trim_cache()  # a network holds more once it has run (its state, fan-outs)
         self.x, self.label, self.inputs = x, label, inputs
         self.ann_output, self.ann_rates = ann_out, ann_rates
         self.source_image = source

@@ -65,6 +65,7 @@ from .tradeoffs import (
     pareto_front,
     per_sample_ops,
     tradeoff,
+    tradeoff_curves,
 )
 
 __all__ = [
@@ -77,4 +78,5 @@ __all__ = [
     "network_counts", "output_lead", "pareto_front", "pattern_ops", "per_sample_ops",
     "platforms_table", "quantize_activation", "quantize_weights", "relative_cost",
     "reset_platforms", "snn_energy_j", "table_2_7", "tpc_counts", "tradeoff",
+    "tradeoff_curves",
 ]

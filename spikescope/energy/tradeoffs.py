@@ -52,21 +52,34 @@ def tradeoff(recording: Recording, labels, platform: str | Platform = "Loihi", *
     delay_s = t x seconds per step, edp_js = energy_j x delay_s. ``seconds_per_step``
     overrides the platform's. ``df.attrs`` holds the platform name and delay source. Add the
     ANN's point with :func:`ann_point` and an early-decision policy with
-    :func:`early_decision`.
+    :func:`early_decision`. :func:`tradeoff_curves` builds the same table from the curves.
+    """
+    return tradeoff_curves(
+        recording.accuracy_curve(labels), recording.synaptic_ops.double().cpu().numpy(),
+        recording.layer_spikes.double().sum(2).mean(1).cumsum(0).cpu().numpy(),
+        recording.dt_ms, platform, seconds_per_step=seconds_per_step)
+
+
+def tradeoff_curves(accuracy: np.ndarray, synaptic_ops: np.ndarray, spikes: np.ndarray,
+                    dt_ms: float, platform: str | Platform = "Loihi", *,
+                    seconds_per_step: float | None = None) -> pd.DataFrame:
+    """:func:`tradeoff`'s table from per-step curves instead of a recording.
+
+    ``accuracy``, ``synaptic_ops`` and ``spikes`` are (T,) after each step (the last two
+    cumulative per sample), e.g. those of :class:`spikescope.sim.merge.RunTotals`; ``dt_ms``
+    is the simulation step in ms.
     """
     p = _neuromorphic(platform)
-    step_s = seconds_per_step if seconds_per_step is not None else p.step_s(recording.dt_ms)
+    step_s = seconds_per_step if seconds_per_step is not None else p.step_s(dt_ms)
     if not step_s > 0:
         raise ValueError(f"seconds_per_step must be positive, got {step_s}")
-    T = recording.timesteps
-    t = np.arange(1, T + 1)
-    ops = recording.synaptic_ops.double().cpu().numpy()
-    spikes = recording.layer_spikes.double().sum(2).mean(1).cumsum(0).cpu().numpy()
+    ops = np.asarray(synaptic_ops, dtype=float)
+    t = np.arange(1, len(ops) + 1)
     delay = t * step_s
     energy = ops * p.energy_per_sop_j + p.static_power_w * delay
-    df = pd.DataFrame({"t": t, "accuracy": recording.accuracy_curve(labels).astype(float),
-                       "synaptic_ops": ops, "spikes": spikes, "energy_j": energy,
-                       "delay_s": delay, "edp_js": edp(energy, delay)})
+    df = pd.DataFrame({"t": t, "accuracy": np.asarray(accuracy, dtype=float),
+                       "synaptic_ops": ops, "spikes": np.asarray(spikes, dtype=float),
+                       "energy_j": energy, "delay_s": delay, "edp_js": edp(energy, delay)})
     df.attrs.update(platform=p.name, seconds_per_step=step_s,
                     delay_source=p.delay_source if seconds_per_step is None else "user")
     return df
