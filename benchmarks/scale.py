@@ -197,9 +197,33 @@ def peer_sj_multi(layers):
     return run
 
 
+def peer_sinabs(layers):
+    """sinabs 3.1 IAF (one spike per step at most, subtraction reset), which runs over the
+    time axis of (B, T, ...) tensors: each stage's current for all T steps in one product."""
+    from sinabs.activation import MembraneSubtract, SingleSpike
+    from sinabs.layers import IAF
+
+    nodes = [IAF(spike_threshold=torch.tensor(1.0), spike_fn=SingleSpike,
+                 reset_fn=MembraneSubtract(), min_v_mem=None) for _ in layers]
+
+    def fold(f):  # (B, T, ...) -> f over B*T samples -> (B, T, ...)
+        return lambda h: f(h.flatten(0, 1)).unflatten(0, h.shape[:2])
+
+    seq = [[(src, fold(f)) for src, f in terms] for terms in layers]
+
+    def run(x):
+        for n in nodes:
+            n.reset_states()
+        outs = {graph.INPUT: x.unsqueeze(1).expand(x.shape[0], T, *x.shape[1:])}
+        for l, terms in enumerate(seq):
+            outs[l] = nodes[l](_current(terms, outs, dim=2))
+        return outs[len(seq) - 1].sum(1)
+    return run
+
+
 PEERS = {"snnTorch Leaky": peer_snntorch, "Norse IAFCell": peer_norse,
          "SpikingJelly IFNode single-step": peer_sj_single,
-         "SpikingJelly IFNode multi-step": peer_sj_multi}
+         "SpikingJelly IFNode multi-step": peer_sj_multi, "sinabs IAF": peer_sinabs}
 
 
 def load_peers(layers, peers=PEERS) -> dict:
