@@ -35,11 +35,12 @@ HELP_STYLE = {"font-size": "11px", "color": "#555"}
 
 class KeyboardShortcuts(JSComponent):
     """A page-wide keydown listener (no visible element) that reports the shortcut keys of
-    :data:`SHORTCUTS` in ``key`` as "KEY@ms" (unique per press). Keys typed into inputs, text
+    :data:`SHORTCUTS` in ``key`` as "KEY@n" (unique per press). Keys typed into inputs, text
     areas, selects, editable text and sliders are left to them; on a focused button the
     browser's own activation by space is suppressed (it would press that button too)."""
 
-    key = param.String(default="", doc='The last shortcut pressed, "KEY@ms since epoch".')
+    key = param.String(default="", doc='The last shortcut pressed, "KEY@n" (n counts the '
+                                       'presses of the page).')
 
     _esm = "const KEYS = new Set(" + json.dumps(list(SHORTCUTS)) + ");" + """
     function editable(el) {
@@ -49,12 +50,14 @@ class KeyboardShortcuts(JSComponent):
              el.isContentEditable || el.getAttribute("role") === "slider";
     }
     export function render({ model }) {
+      let presses = 0;
       const target = (e) => (e.composedPath ? e.composedPath()[0] : e.target);
       const down = (e) => {
         if (!KEYS.has(e.key) || e.ctrlKey || e.metaKey || e.altKey || editable(target(e)))
           return;
         e.preventDefault();
-        if (!e.repeat || e.key !== " ") model.key = `${e.key}@${Date.now()}`;
+        // a message per press (setting a property twice within one sync sends only the last)
+        if (!e.repeat || e.key !== " ") model.send_msg(`${e.key}@${++presses}`);
       };
       const up = (e) => {  // space on a focused button would click it on key up
         if (e.key === " " && !editable(target(e))) e.preventDefault();
@@ -68,6 +71,9 @@ class KeyboardShortcuts(JSComponent):
       return document.createElement("span");
     }
     """
+
+    def _handle_msg(self, msg) -> None:
+        self.key = str(msg)[:40]
 
 
 def time_readout(session, t: int) -> str:

@@ -1,16 +1,26 @@
-"""Models in, runs out (no Panel imports): a user's model file joins a session's model choices,
-and the current run leaves as a ``spikescope.io.save_run`` file."""
+"""Models in, runs out and back (no Panel imports): a user's model file joins a session's model
+choices, the current run leaves as a ``spikescope.io.save_run`` file, and such a file loaded
+back restores the run's view (its parameters and time cursor, re-simulated and checked against
+the stored recording)."""
 
 from __future__ import annotations
 
+import io as _io
+import math
 import os
 import tempfile
+import zipfile
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import param
 import torch
 
 from spikescope import io
+from spikescope.codes.encoders import ENCODERS
+from spikescope.io import RunFileError
+from spikescope.sim.recording import Recording
 
 from .catalog import shared_dataset
 
@@ -25,6 +35,34 @@ UPLOAD_DATASETS = ("digits", "digits28", "mnist1d")
 #: Session parameters that reproduce a run (with the cursor ``t``).
 RUN_PARAMS = ("model", "dataset", "sample", "code", "encoding", "percentile", "timesteps",
               "threshold", "leak", "neuron", "reset", "clamp_delay", "t")
+
+
+#: The member every ``spikescope.io.save_run`` file holds (how an upload is told to be a run).
+RUN_MARKER = "meta.json.npy"
+
+
+@dataclass
+class RunRestore:
+    """What loading a run file back did: the parameters now in the session and how the
+    re-simulation differs from the stored recording (empty: equal)."""
+
+    params: dict
+    differences: list[str] = field(default_factory=list)
+
+    @property
+    def matches(self) -> bool:
+        """True when the re-simulated run equals the stored recording."""
+        return not self.differences
+
+
+def is_run_file(data: bytes) -> bool:
+    """True for a zip archive holding a run's ``meta.json`` (a ``save_run`` .npz file)."""
+    if bytes(data[:4]) != b"PK\x03\x04":
+        return False
+    try:
+        return RUN_MARKER in zipfile.ZipFile(_io.BytesIO(bytes(data))).namelist()
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError):
+        return False
 
 
 class Transfer:
@@ -59,8 +97,51 @@ class Transfer:
             self.model = name
         return report
 
+    def load_run_file(self, data: bytes, filename: str = "run.npz") -> RunRestore:
+        """Restore the view of a run file saved by :meth:`export_run`.
+
+        Read with ``spikescope.io.load_run`` (size limit ``MAX_UPLOAD_BYTES``, arrays only, no
+        pickle); the run's parameters are checked against this session's choices (a run of an
+        uploaded model needs that model uploaded first), set, simulated again and the cursor
+        put at the run's ``t``. Raises ``RunFileError`` (and changes nothing) for a bad file
+        or parameters that do not fit; the result lists where the re-simulation differs from
+        the stored recording.
+        """
+        data = bytes(data)
+        name = Path(filename).name or "run.npz"
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise RunFileError(f"{name}: {len(data)} bytes exceeds the size limit of "
+                               f"{MAX_UPLOAD_BYTES} bytes")
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "run.npz"
+            path.write_bytes(data)
+            try:
+                run = io.load_run(path, max_bytes=MAX_UPLOAD_BYTES)
+            except RunFileError as e:
+                raise RunFileError(str(e).replace(str(path), name)) from e
+        choices = run_choices(self, run.params)
+        self._stop()
+        self.error = ""
+        if choices["model"] != self.model:
+            self.model = choices["model"]  # picks the model's data set and runs
+        rest = {k: v for k, v in choices.items() if k not in ("model", "t")
+                and getattr(self, k) != v}
+        # checked above against the run's data set; recompute narrows both again
+        self.param.sample.bounds = (0, None)
+        self.param.encoding.objects = list(ENCODERS)
+        if rest:
+            self.param.update(**rest)
+        if self.error:
+            raise RunFileError(f"{name}: the run's parameters do not run here: {self.error}")
+        differences = [f"{k} is {getattr(self, k)!r} here, {v!r} in the run"
+                       for k, v in choices.items() if k != "t" and getattr(self, k) != v]
+        self.t = min(choices["t"], self.timesteps)
+        differences += recording_differences(run.recording, self.recording)
+        return RunRestore(params=choices, differences=differences)
+
     def run_params(self) -> dict:
-        """The parameters that reproduce the current run (JSON-ready)."""
+        """The parameters that reproduce the current run (JSON-ready; :func:`run_choices`
+        checks them when the file comes back)."""
         out = {k: getattr(self, k) for k in RUN_PARAMS}
         out.update(label=self.label, trained_snn=self.trained,
                    lambdas=[float(v) for v in self.net.lambdas])
@@ -105,3 +186,66 @@ def upload_input(model: torch.nn.Module) -> tuple[tuple[int, ...], str]:
     what = f"input shape {tuple(shape)}" if shape is not None else "an input"
     raise ValueError(f"no shipped data set fits the model's {what}; the dashboard has "
                      f"{', '.join(UPLOAD_DATASETS)}")
+
+
+def run_choices(session: param.Parameterized, params: dict) -> dict:
+    """The run's values of :data:`RUN_PARAMS`, each checked against what ``session`` offers
+    (models of this session, registered codes and encodings, bounds; ``sample`` within the
+    run's data set, ``t`` within its T); ``RunFileError`` names the first that does not fit."""
+    missing = [k for k in RUN_PARAMS if k not in params]
+    if missing:
+        raise RunFileError(f"the run file lacks the parameters {', '.join(missing)}")
+    model = params["model"]
+    if model not in session.param.model.objects:
+        if isinstance(model, str) and model.startswith(UPLOAD_PREFIX):
+            raise RunFileError(f"this run is of the uploaded model {model[:80]!r}, which is "
+                               f"not in this session: upload that model file first, then the "
+                               f"run file")
+        raise RunFileError(f"the run's model {model!r:.80} is not available here; models: "
+                           f"{', '.join(map(str, session.param.model.objects))}")
+    out = {}
+    for k in RUN_PARAMS:
+        v, p = params[k], session.param[k]
+        bad = f"the run's {k} {v!r:.60}"
+        if isinstance(v, bool) or v is None:
+            raise RunFileError(f"{bad} is not a valid value")
+        if isinstance(p, param.Selector):
+            objects = list(ENCODERS) if k == "encoding" else p.objects
+            if v not in objects:
+                raise RunFileError(f"{bad} is not one of {', '.join(map(str, objects))}")
+        elif isinstance(p, param.Number):
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or (
+                    isinstance(p, param.Integer) and not isinstance(v, int)):
+                raise RunFileError(f"{bad} must be a finite "
+                                   f"{'whole ' if isinstance(p, param.Integer) else ''}number")
+            lo, hi = p.bounds
+            if k == "sample":
+                hi = len(shared_dataset(out["dataset"], "test")[1]) - 1
+            elif k == "t":
+                hi = out["timesteps"]
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                raise RunFileError(f"{bad} is outside {lo}..{hi}")
+        out[k] = v
+    return out
+
+
+def recording_differences(stored: Recording, live: Recording) -> list[str]:
+    """Where two recordings of one sample differ (output counts, spike counts and trains per
+    layer), in words; empty when they are equal."""
+    if list(stored.layer_names) != list(live.layer_names):
+        return [f"the layers differ (stored {len(stored.layer_names)}: "
+                f"{', '.join(stored.layer_names)[:120]}; here {len(live.layer_names)})"]
+    pairs = [("output counts", stored.output_counts, live.output_counts)]
+    for l, name in enumerate(live.layer_names):
+        pairs.append((f"spike counts of {name}", stored.spike_counts[l], live.spike_counts[l]))
+        if stored.spike_trains is not None and live.spike_trains is not None:
+            pairs.append((f"spike trains of {name}", stored.spike_trains[l],
+                          live.spike_trains[l]))
+    out = []
+    for what, a, b in pairs:
+        if tuple(a.shape) != tuple(b.shape):
+            out.append(f"{what}: shape {tuple(a.shape)} stored, {tuple(b.shape)} here")
+        elif not torch.equal(a.double().cpu(), b.double().cpu()):
+            d = (a.double().cpu() - b.double().cpu()).abs().nan_to_num(math.inf).max()
+            out.append(f"{what}: differ by up to {float(d):g}")
+    return out

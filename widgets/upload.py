@@ -1,4 +1,5 @@
-"""Upload a model file: load it safely, report its layers, and add it to the session's models."""
+"""Upload a model file (load it safely, report its layers, add it to the session's models) or a
+downloaded run file (restore its view)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import panel as pn
 from spikescope.io import ModelReport, UnsafeModelError
 
 from .base import View, escape_text
-from .transfer import MAX_UPLOAD_BYTES
+from .transfer import MAX_UPLOAD_BYTES, RunRestore, is_run_file
 
-ACCEPT = ".pt,.pth,.ts,.onnx,.safetensors"
+ACCEPT = ".pt,.pth,.ts,.onnx,.safetensors,.npz"
 
 
 def report_markdown(report: ModelReport) -> str:
@@ -28,17 +29,20 @@ def report_markdown(report: ModelReport) -> str:
 
 
 class UploadView(View):
-    """A file input for the user's own ANN (TorchScript, ONNX, safetensors, state dict).
+    """A file input for the user's own ANN (TorchScript, ONNX, safetensors, state dict) or a
+    run file from "Download run".
 
-    The bytes go to :meth:`Session.load_upload` (``spikescope.io.load_model``: size limit,
-    no code execution); the layer report and any error show below the input and the session
-    keeps its current model after a bad file.
+    A model goes to :meth:`Session.load_upload` (``spikescope.io.load_model``: size limit,
+    no code execution), a run file to :meth:`Session.load_run_file` (arrays only, its view
+    restored); the layer report or the restored run and any error show below the input, and
+    the session keeps its current state after a bad file.
     """
 
     help = (f"ONNX, safetensors or torch.save(state_dict) of a zoo architecture, up to "
             f"{MAX_UPLOAD_BYTES // 1_000_000} MB; TorchScript (code) only when the server is "
             f"started with --trust-uploaded-code. Pickled objects that would run code are "
-            f"refused unopened. The model joins the model list of this session only.")
+            f"refused unopened. The model joins the model list of this session only. A 'Download "
+            f"run' file (.npz) loads back here and restores that run's view.")
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
@@ -55,9 +59,12 @@ class UploadView(View):
             return
         self.load(event.new, self.file.filename or "model")
 
-    def load(self, data: bytes, filename: str) -> ModelReport | None:
-        """Load ``data`` into the session and show the outcome (never raises)."""
+    def load(self, data: bytes, filename: str) -> ModelReport | RunRestore | None:
+        """Load ``data`` (a model or a run file) into the session and show the outcome (never
+        raises)."""
         name = escape_text(filename)
+        if is_run_file(data):
+            return self._load_run(data, filename)
         try:
             report = self.session.load_upload(data, filename)
         except UnsafeModelError as e:
@@ -76,6 +83,27 @@ class UploadView(View):
             self._show("warning", f"**{name} cannot be converted**: "
                                   f"{escape_text(report.error or '')}", keep_report=True)
         return report
+
+    def _load_run(self, data: bytes, filename: str) -> RunRestore | None:
+        name = escape_text(filename)
+        try:
+            res = self.session.load_run_file(data, filename)
+        except Exception as e:  # noqa: BLE001 - any bad run file is a message, not a crash
+            self._show("danger", f"**Could not restore the run {name}**: "
+                                 f"{escape_text(e)}")
+            return None
+        p = res.params
+        what = escape_text(f"model {p['model']}, {p['dataset']} sample {p['sample']}, code "
+                           f"{p['code']}, {p['encoding']} input, T = {p['timesteps']}, "
+                           f"t = {p['t']}")
+        if res.matches:
+            self._show("success", f"**{name}**: run restored ({what}); the simulation again "
+                                  f"equals the stored recording.")
+        else:
+            self._show("warning", f"**{name}**: run restored ({what}), but the simulation "
+                                  f"here differs from the stored recording: "
+                                  f"{escape_text('; '.join(res.differences))}.")
+        return res
 
     def _show(self, kind: str, text: str, keep_report: bool = False) -> None:
         self.alert.param.update(object=text, alert_type=kind, visible=True)

