@@ -177,8 +177,9 @@ def _check_npy_headers(zf: zipfile.ZipFile, path: Path) -> None:
                 raise RunFileError(f"{path}: member {info.filename!r:.80} is not a valid .npy "
                                    f"array ({type(e).__name__}: {e})") from e
         if dtype.hasobject:
-            raise RunFileError(f"{path}: member {info.filename!r:.80} holds Python objects "
-                               f"(refused: a run file holds numbers only)")
+            raise RunFileError(f"{path}: not a readable run file: member "
+                               f"{info.filename!r:.80} holds Python objects (refused unread: "
+                               f"a run file holds numbers only)")
         n = math.prod(shape) * dtype.itemsize
         if n > info.file_size:
             raise RunFileError(f"{path}: member {info.filename!r:.80} declares shape "
