@@ -1,4 +1,9 @@
-"""Per-layer activity: firing rates, saturated and silent shares, lambdas, ANN-SNN agreement."""
+"""Per-layer activity: firing rates, saturated and silent shares, lambdas, ANN-SNN agreement.
+
+Every plot of the tab is updated in one batch per frame, only while the tab is shown
+(:attr:`View.on_screen`), and sends what a person can see: the ANN activation vs SNN rate of
+networks above :data:`SCATTER_POINTS` neurons is a fixed-size 2-D histogram, not a dot per
+neuron."""
 
 from __future__ import annotations
 
@@ -7,13 +12,32 @@ import math
 import holoviews as hv
 import numpy as np
 import panel as pn
+import param
+from bokeh.models import ColumnDataSource, HoverTool, LegendItem
 
 from spikescope.codes.ttfs_diagnostics import ttfs_diagnostics
 
-from .base import LAYER_COLORS, View, help_text, hv_pane
+from .base import (
+    LAYER_COLORS,
+    View,
+    bokeh_pane,
+    compact_legend,
+    help_text,
+    hv_pane,
+    layer_color,
+    legend_proxy,
+    live_figure,
+)
 from .graph_view import NetworkGraphView
 from .layer_error import layer_error_plot
 from .spatial import SpatialView
+
+#: Above this many neurons the activation-vs-rate scatter is a 2-D histogram of
+#: ``SCATTER_BINS`` bins (bytes per update bounded whatever the network's size); below it
+#: every neuron is a dot.
+SCATTER_POINTS = 5_000
+SCATTER_BINS = (100, 100)  # (x: ANN activation, y: SNN rate)
+RATE_TOP = 1.05  # the rate axis ends here (at most one spike per step)
 
 
 def activity_table(session, t: int) -> str:
@@ -53,34 +77,87 @@ def ttfs_table(session) -> str:
     return "\n".join(rows)
 
 
+def scatter_histogram(ann: np.ndarray, rate: np.ndarray, layer: np.ndarray, n_layers: int,
+                      x_top: float, bins: tuple[int, int] = SCATTER_BINS
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(neurons, dominant): per bin (rows: rate 0..RATE_TOP, columns: ANN activation
+    0..x_top) the number of neurons, and the layer holding most of them (-1: empty bin)."""
+    bx, by = bins
+    ix = np.clip((ann * (bx / x_top)).astype(np.int64), 0, bx - 1)
+    iy = np.clip((rate * (by / RATE_TOP)).astype(np.int64), 0, by - 1)
+    per_layer = np.bincount(layer * (bx * by) + iy * bx + ix,
+                            minlength=n_layers * bx * by).reshape(n_layers, by, bx)
+    neurons = per_layer.sum(0)
+    return neurons, np.where(neurons > 0, per_layer.argmax(0), -1)
+
+
+def histogram_rgba(neurons: np.ndarray, dominant: np.ndarray) -> np.ndarray:
+    """(rows, cols) uint32 RGBA image: each bin in the color of its dominant layer, opacity
+    growing with the log of its neuron count (empty bins transparent)."""
+    rgb = np.array([[int(layer_color(l)[i:i + 2], 16) for i in (1, 3, 5)]
+                    for l in range(max(int(dominant.max()) + 1, 1))], dtype=np.uint8)
+    img = np.zeros((*neurons.shape, 4), dtype=np.uint8)
+    full = neurons > 0
+    img[full, :3] = rgb[dominant[full]]
+    top = np.log1p(max(int(neurons.max()), 1))
+    img[full, 3] = (90 + 165 * np.log1p(neurons[full]) / top).astype(np.uint8)
+    return img.view(np.uint32)[..., 0]
+
+
 class ActivityView(View):
     """Rates, saturation/silence, lambdas and ANN activation vs SNN rate for each layer."""
 
     help = ("Left: mean firing rate of each layer over the first t steps (Hz; 1000 Hz = one "
             "spike per 1 ms step, the most an IF neuron fires). Middle: share of neurons that "
             "fired at every step (saturated: the ANN value exceeds lambda and is clipped) and "
-            "that never fired (silent). Right: each dot is a neuron, its normalized ANN "
-            "activation vs its SNN rate in spikes per step; on the diagonal the conversion is "
-            "exact. The table lists lambda_l (the normalization factor from the percentile) "
-            "and the correlation r.")
+            "that never fired (silent). Right: each neuron's normalized ANN activation vs its "
+            "SNN rate in spikes per step (a dot per neuron; above 5,000 neurons a 2-D "
+            "histogram: each cell colored by the layer most of its neurons belong to, darker "
+            "= more neurons, hover for the count); on the diagonal the conversion is exact. "
+            "The table lists lambda_l (the normalization factor from the percentile) and the "
+            "correlation r.")
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
-        self.graph = NetworkGraphView(self.session)
-        self.spatial = SpatialView(self.session)
-        self.errors = hv.DynamicMap(pn.bind(lambda version: layer_error_plot(self.session),
-                                            version=self.session.param.version))
-        self.rates = hv.DynamicMap(self._bind(self._rates))
-        self.shares = hv.DynamicMap(self._bind(self._shares))
-        self.scatter = hv.DynamicMap(self._bind(self._scatter))
-        self.table = pn.pane.Markdown(self._bind(lambda t, version: activity_table(
-            self.session, t)), sizing_mode="stretch_width")
-        self.ttfs = pn.pane.Markdown(self._bind(lambda t, version: ttfs_table(
-            self.session)), sizing_mode="stretch_width")
-        self.suggestion = pn.pane.Alert(self._bind(self._suggest), alert_type="info",
-                                        sizing_mode="stretch_width")
+        s = self.session
+        self.graph = NetworkGraphView(s)
+        self.spatial = SpatialView(s)
+        # the HoloViews plots redraw on these streams' events, sent once per shown frame
+        self._frame_stream = hv.streams.Stream.define("Frame", t=0, version=0)()
+        self._run_stream = hv.streams.Stream.define("Run", version=0)()
+        self.errors = hv.DynamicMap(lambda version: layer_error_plot(self.session),
+                                    streams=[self._run_stream])
+        self.rates = hv.DynamicMap(self._rates, streams=[self._frame_stream])
+        self.shares = hv.DynamicMap(self._shares, streams=[self._frame_stream])
+        self.table = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.ttfs = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.suggestion = pn.pane.Alert("", alert_type="info", sizing_mode="stretch_width")
+        self._build_scatter()
+        self._key = None
+        self._on_frame(self._update)
+        self._update({"version"})
 
-    def _suggest(self, t, version):
+    @param.depends("on_screen", watch=True)
+    def _show_parts(self) -> None:
+        self.graph.on_screen = self.spatial.on_screen = self.on_screen
+
+    # ------------------------------------------------------------------ frame update
+    def _update(self, changed: set[str]) -> None:
+        s = self.session
+        if s.recording is None:
+            return
+        t = s.t
+        if "version" in changed:
+            self._new_run()
+            self._run_stream.event(version=s.version)
+            self.ttfs.object = ttfs_table(s)
+        if changed & {"t", "version"}:
+            self.table.object = activity_table(s, t)
+            self.suggestion.object = self._suggest(t)
+            self._frame_stream.event(t=t, version=s.version)
+            self._update_scatter(t)
+
+    def _suggest(self, t, version=None):
         return "**Suggested percentile:** " + self.session.suggestion(t)
 
     def _rates(self, t, version):
@@ -103,29 +180,78 @@ class ActivityView(View):
             tools=["hover"], color="kind", cmap=["#d62728", "#7f7f7f"], framewise=True,
             stacked=True, legend_position="right")  # beside the bars, not over them
 
-    def _scatter(self, t, version):
+    # ------------------------------------------------------------------ the scatter
+    def _build_scatter(self) -> None:
+        """One figure, built once: dots (small networks) or a histogram image (large)."""
+        self.scatter = live_figure("ANN activation vs SNN rate", 240, 1.0, (0, RATE_TOP),
+                                   xlabel="ANN activation", ylabel="SNN rate (spikes/step)")
+        self.scatter.min_border_left = 50
+        self.points = ColumnDataSource({"x": np.zeros(0), "y": np.zeros(0),
+                                        "color": np.zeros(0, dtype=object),
+                                        "layer": np.zeros(0, dtype=object)})
+        dots = self.scatter.scatter("x", "y", source=self.points, color="color", size=3,
+                                    alpha=0.5, line_color=None)
+        self.hist = ColumnDataSource({"image": [], "neurons": [], "x": [], "y": [], "dw": [],
+                                      "dh": []})
+        image = self.scatter.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh",
+                                        source=self.hist)
+        self.scatter.add_tools(
+            HoverTool(renderers=[dots], tooltips=[("layer", "@layer"), ("ANN", "@x{0.000}"),
+                                                  ("SNN", "@y{0.000}")]),
+            HoverTool(renderers=[image], tooltips=[("neurons", "@neurons"),
+                                                   ("ANN", "$x{0.00}"), ("SNN", "$y{0.00}")]))
+        self.diagonal = ColumnDataSource({"x": [0.0, 1.0], "y": [0.0, 1.0]})
+        self.scatter.line("x", "y", source=self.diagonal, color="gray", line_dash="dashed")
+        self.legend = compact_legend([])
+        self.scatter.add_layout(self.legend, "right")
+        self._dots, self._image = dots, image
+
+    def _new_run(self) -> None:
+        """Per recording: the ANN side of the scatter and, per structure, its mode."""
         s = self.session
-        counts = s.counts_at(t)
-        xs, ys, ls = [], [], []
-        for l, c in enumerate(counts):
-            xs.append(s.ann_rates[l].cpu().numpy())
-            ys.append(c / max(t, 1))
-            ls.append(np.full(len(c), l))
-        x, y, lay = (np.concatenate(v) if v else np.zeros(0) for v in (xs, ys, ls))
-        names = np.array(s.layer_names, dtype=object)[lay.astype(int)] if len(lay) else lay
-        top = max(float(x.max()) if len(x) else 1.0, 1.0) * 1.05
-        pts = hv.Points((x, y, names, lay), ["ANN activation", "SNN rate (spikes/step)"],
-                        ["layer", "index"]).opts(
-            color="index", cmap=LAYER_COLORS, clim=(-0.5, 9.5), size=3, alpha=0.5,
-            tools=["hover"], colorbar=False)
-        diag = hv.Curve([(0, 0), (top, top)]).opts(color="gray", line_dash="dashed")
-        return (pts * diag).opts(title="ANN activation vs SNN rate", xlim=(0, top),
-                                 ylim=(0, 1.05), responsive=True, height=240, framewise=True)
+        self._ann = np.concatenate([a.cpu().numpy() for a in s.ann_rates]).astype(np.float64)
+        self._layer = np.concatenate([np.full(len(a), l) for l, a in enumerate(s.ann_rates)])
+        self._top = max(float(self._ann.max()) if len(self._ann) else 1.0, 1.0) * 1.05
+        key = (tuple(s.layer_names), len(self._ann))
+        self.aggregated = len(self._ann) > SCATTER_POINTS
+        self._dots.visible = not self.aggregated
+        self._image.visible = self.aggregated
+        self.scatter.x_range.update(start=0, end=self._top)
+        self.diagonal.data = {"x": [0.0, self._top], "y": [0.0, self._top]}
+        if key != self._key:
+            self._key = key
+            self.legend.items = [LegendItem(label=n, renderers=[legend_proxy(
+                self.scatter, layer_color(l))]) for l, n in enumerate(s.layer_names)]
+            if self.aggregated:
+                self.points.data = {k: v[:0] for k, v in self.points.data.items()}
+        if not self.aggregated:
+            names = np.array(s.layer_names, dtype=object)
+            colors = np.array([layer_color(l) for l in range(len(names))], dtype=object)
+            self.points.data = {"x": self._ann, "y": np.zeros(len(self._ann)),
+                                "color": colors[self._layer], "layer": names[self._layer]}
+        else:
+            self.hist.data = {"image": [], "neurons": [], "x": [], "y": [], "dw": [], "dh": []}
+
+    def _rates_per_step(self, t: int) -> np.ndarray:
+        counts = self.session.counts_at(t)
+        return np.concatenate(counts).astype(np.float64) / max(t, 1) if counts else \
+            np.zeros(0)
+
+    def _update_scatter(self, t: int) -> None:
+        y = self._rates_per_step(t)
+        if not self.aggregated:
+            self.points.data.update(y=y)  # only the rates travel
+            return
+        neurons, dominant = scatter_histogram(self._ann, y, self._layer,
+                                              len(self.session.layer_names), self._top)
+        self.hist.data = {"image": [histogram_rgba(neurons, dominant)],
+                          "neurons": [neurons.astype(np.int32)], "x": [0.0], "y": [0.0],
+                          "dw": [self._top], "dh": [RATE_TOP]}
 
     def __panel__(self):
-        plots = pn.Row(*[hv_pane(p, sizing_mode="stretch_width")
-                         for p in (self.rates, self.shares, self.scatter)],
-                       sizing_mode="stretch_width")
+        plots = pn.Row(hv_pane(self.rates, sizing_mode="stretch_width"),
+                       hv_pane(self.shares, sizing_mode="stretch_width"),
+                       bokeh_pane(self.scatter), sizing_mode="stretch_width")
         return pn.Column(self.suggestion, plots, self.table, self.ttfs, help_text(self.help),
                          hv_pane(self.errors), self.graph, self.spatial,
                          sizing_mode="stretch_width")

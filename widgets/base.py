@@ -97,11 +97,17 @@ class View(pn.viewable.Viewer):
     """A view draws one aspect of a :class:`Session` and takes nothing else."""
 
     session = param.ClassSelector(class_=Session, doc="The session this view draws.")
+    on_screen = param.Boolean(default=True, doc=(
+        "Whether the view is on screen. A hidden view does no work on frames (its updates "
+        "wait) and catches up, in one update, when shown again; the dashboard sets it from "
+        "the open tab."))
 
     help = ""  # the "what am I seeing" text
 
     def __init__(self, session: Session | None = None, **params):
         super().__init__(session=session if session is not None else Session(), **params)
+        self._waiting: set[str] = set()  # changes that arrived while hidden
+        self._frame_fns: list = []
 
     def _bind(self, fn):
         """``fn(t, version)`` bound to the session's cursor and recording version."""
@@ -109,11 +115,29 @@ class View(pn.viewable.Viewer):
 
     def _on_frame(self, fn) -> None:
         """Call ``fn(changed)`` (the set of changed names among ``t``, ``version``,
-        ``traces``) on every change, batched with the other live views of the session."""
+        ``traces``) on every change while the view is :attr:`on_screen`, batched with the other
+        live views of the session; while hidden the changes wait for the next show."""
         frames = _FRAMES.get(self.session)
         if frames is None:
             frames = _FRAMES[self.session] = _Frames(self.session)
-        frames.updates.append(fn)
+        if not self._frame_fns:
+            frames.updates.append(self._frame)
+        self._frame_fns.append(fn)
+
+    def _frame(self, changed: set[str]) -> None:
+        if not self.on_screen:
+            self._waiting |= changed
+            return
+        for fn in self._frame_fns:
+            fn(changed)
+
+    @param.depends("on_screen", watch=True)
+    def _catch_up(self) -> None:
+        if self.on_screen and self._waiting:
+            changed, self._waiting = self._waiting, set()
+            with pn.io.hold():
+                for fn in self._frame_fns:
+                    fn(changed)
 
 
 def hv_pane(obj, **kwargs) -> pn.pane.HoloViews:

@@ -3,6 +3,8 @@ per-layer activity up to a step, the percentile hint, and the input and output a
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import torch
 
@@ -30,11 +32,21 @@ class Readout:
         return float(self.recording.dt_ms) if self.recording is not None else 1.0
 
     def counts_at(self, t: int) -> list[np.ndarray]:
-        """Spikes per neuron of each layer in the first ``t`` steps."""
+        """Spikes per neuron of each layer in the first ``t`` steps (read-only arrays; the
+        last cursor's are kept, since every view of a frame asks for the same ``t``)."""
         rec = self.recording
+        key = (id(rec), int(t))
+        cached = getattr(self, "_counts_memo", None)
+        if cached is not None and cached[0] == key and cached[1]() is rec:
+            return cached[2]
         if t <= 0:
-            return [np.zeros(c.shape[1], dtype=np.int64) for c in rec.spike_counts]
-        return [tr[:t, 0].sum(0).cpu().numpy().astype(np.int64) for tr in rec.spike_trains]
+            out = [np.zeros(c.shape[1], dtype=np.int64) for c in rec.spike_counts]
+        else:
+            out = [tr[:t, 0].sum(0).cpu().numpy().astype(np.int64) for tr in rec.spike_trains]
+        for c in out:
+            c.flags.writeable = False
+        self._counts_memo = (key, weakref.ref(rec), out)
+        return out
 
     def spikes_at(self, t: int) -> int:
         """Total spikes of all layers in the first ``t`` steps."""
@@ -49,7 +61,12 @@ class Readout:
 
     def activity(self, t: int) -> list[dict]:
         """Per layer: mean rate (Hz), saturated share (fired every step), silent share,
-        correlation of ANN activation and SNN rate (spikes per step), lambda."""
+        correlation of ANN activation and SNN rate (spikes per step), lambda (the last
+        cursor's are kept: the table, bars and hint of a frame read the same)."""
+        key = (id(self.recording), id(self.ann_rates), int(t))
+        cached = getattr(self, "_activity_memo", None)
+        if cached is not None and cached[0] == key and cached[1]() is self.recording:
+            return [dict(a) for a in cached[2]]
         out = []
         counts = self.counts_at(t)
         for l, (name, c) in enumerate(zip(self.layer_names, counts)):
@@ -67,7 +84,8 @@ class Readout:
                 "correlation": corr,
                 "lambda": float(self.net.lambdas[l]) if l < len(self.net.lambdas) else 1.0,
             })
-        return out
+        self._activity_memo = (key, weakref.ref(self.recording), out)
+        return [dict(a) for a in out]
 
     def suggestion(self, t: int | None = None) -> str:
         """A one-line hint on the normalization percentile from saturation and silence."""

@@ -53,9 +53,17 @@ class SpatialView(View):
         self._layers()
         self.session.param.watch(lambda *_: self._layers(), "version")
         self.select = pn.widgets.Select.from_param(self.param.layer, name="Layer", width=220)
-        self.plot = hv.DynamicMap(pn.bind(self._plot, layer=self.param.layer,
-                                          t=self.session.param.t,
-                                          version=self.session.param.version))
+        # redrawn on this stream's events: once per shown frame (View._on_frame) or layer
+        self._stream = hv.streams.Stream.define("Frame", layer=self.layer, t=self.session.t,
+                                               version=self.session.version)()
+        self.plot = hv.DynamicMap(self._plot, streams=[self._stream])
+        self._on_frame(lambda changed: self._redraw())
+
+    @param.depends("layer", watch=True)
+    def _redraw(self) -> None:
+        if self.on_screen and hasattr(self, "_stream"):  # (not while __init__ picks a layer)
+            s = self.session
+            self._stream.event(layer=self.layer, t=s.t, version=s.version)
 
     def _layers(self) -> None:
         s = self.session
