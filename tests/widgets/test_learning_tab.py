@@ -1,0 +1,80 @@
+"""The dashboard's Learning rules tab: e-prop vs BPTT and the Manhattan-rule training curve,
+trained in a worker thread with progress; Stop ends early and keeps what was done."""
+
+import holoviews as hv
+import panel as pn
+import pytest
+
+from widgets.learning import (
+    FEEDBACKS,
+    EncoderExplorer,
+    LearningRulesTab,
+    eprop_vs_bptt,
+    manhattan_curves,
+)
+
+
+@pytest.fixture(scope="module")
+def trained(one_thread):
+    tab = LearningRulesTab(n_batches=4, epochs=3)
+    pn.panel(tab).get_root()
+    thread = tab.start()
+    assert tab.train.disabled and tab.progress.visible
+    thread.join(120)
+    assert not thread.is_alive(), "training did not finish within 120 s"
+    return tab
+
+
+def plot_elements(tab) -> list:
+    """The HoloViews objects drawn in the tab's plot area."""
+    return [p.object for p in tab.plots[0].objects if isinstance(p, pn.pane.HoloViews)]
+
+
+def test_eprop_is_compared_with_bptt_batch_by_batch(trained):
+    h = trained.histories
+    assert list(h) == [f"e-prop ({fb})" for fb in FEEDBACKS]
+    assert all(len(rows) == 4 for rows in h.values())
+    sym = [r["w_in/cosine"] for r in h["e-prop (symmetric)"]]
+    rnd = [r["w_in/cosine"] for r in h["e-prop (random)"]]
+    assert min(sym) > 0.8, f"symmetric e-prop should follow BPTT's gradient, cosines {sym}"
+    assert sum(sym) / 4 > sum(rnd) / 4 + 0.3, f"symmetric {sym} vs random {rnd}"
+    # the readout gets the exact gradient whatever the feedback
+    assert all(r["w_out/rel_deviation"] < 1e-4 for rows in h.values() for r in rows)
+
+
+def test_manhattan_training_curves_learn(trained):
+    c = trained.curves
+    assert set(c) == {"backprop (Adam)", "Manhattan", "Manhattan, |w| <= 0.3"}
+    assert all(len(a) == 3 for a in c.values())
+    assert all(a[-1] > 0.5 for a in c.values()), c  # 10 classes: chance is 0.1
+    assert c["Manhattan"][-1] > c["Manhattan"][0], "the Manhattan rule did not learn"
+
+
+def test_the_tab_shows_both_comparisons_and_the_encoder_explorer(trained):
+    assert not trained.train.disabled and trained.stop.disabled
+    assert not trained.progress.visible and trained.progress.value == trained.total
+    plots = plot_elements(trained)
+    assert len(plots) == 3 and all(isinstance(p, hv.Overlay) for p in plots)
+    titles = [hv.renderer("bokeh").get_plot(p).state.title.text for p in plots]
+    assert titles[0].startswith("cosine of w_in") and "Manhattan" in titles[2], titles
+    for p in plots:  # every curve holds finite values
+        for curve in p:
+            assert len(curve.data) > 0
+    assert "mean cosine to BPTT" in trained.status.object
+    assert "test accuracy" in trained.status.object
+    layout = trained.__panel__()
+    assert layout.get_root() is not None
+    assert isinstance(trained.encoders, EncoderExplorer)
+    assert "Temporal spike encoders" in str([getattr(o, "object", "") for o in layout.objects])
+
+
+def test_stop_ends_early_and_keeps_what_was_done(one_thread):
+    calls = []
+    h = eprop_vs_bptt(5, on_batch=lambda: calls.append(1), stop=lambda: len(calls) >= 2)
+    assert {k: len(r) for k, r in h.items()} == {"e-prop (symmetric)": 2}
+    assert manhattan_curves(2, stop=lambda: True) == {"backprop (Adam)": []}
+    tab = LearningRulesTab(n_batches=2, epochs=1)
+    tab._stop.set()
+    tab._done(h, {"backprop (Adam)": [0.5]}, None)
+    assert tab.status.object.startswith("Stopped early")
+    assert len(plot_elements(tab)) == 3
