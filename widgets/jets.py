@@ -3,9 +3,17 @@ EDP over time, and the per-class change in words (Borzyszkowski 2019, Figs. 6 an
 
 Self-contained: ``JetsView(comparison)`` draws a :class:`spikescope.jets.JetComparison`;
 ``JetsView.from_file(path)`` builds one from the user's hls4ml jet file and trained jet-mlp.
+``JetsTab`` is the dashboard's tab: a file input, and until a real file is given the synthetic
+stand-in of notebook 08 (:mod:`spikescope.data.jets_synthetic`), labelled as such.
 """
 
 from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from functools import lru_cache
+from pathlib import Path
 
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend)
@@ -14,10 +22,12 @@ import panel as pn
 import param
 
 from spikescope import energy, jets
+from spikescope.data.jets_synthetic import SYNTHETIC_NOTE, write_synthetic_jets
 from spikescope.jets import JetComparison
 
 from .base import escape_text
 from .confusion import confusion_heatmap
+from .uithread import ui_runner
 
 if "bokeh" not in hv.Store.renderers or hv.Store.current_backend != "bokeh":
     hv.extension("bokeh", logo=False)
@@ -179,3 +189,103 @@ class JetsView(pn.viewable.Viewer):
                 styles={"font-size": "12px", "color": "#444"}, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
+
+
+
+# ================================================================== the dashboard's Jets tab
+#: How to use the real data (the tab shows it beside the synthetic stand-in).
+JETS_HOWTO = (
+    "The real case (hls4ml LHC jets, 5 classes from 16 jet-substructure features) needs the "
+    "public data file, which is not shipped: download `hls4ml_lhc_jets_hlf` from OpenML (ARFF "
+    "or CSV, see `data/README.md`), train the jet-mlp once with "
+    "`python scripts/train_jets.py FILE`, then enter the file path above (or start the app with "
+    "$SPIKESCOPE_JETS set to it) and press Load.")
+#: Training of the jet-mlp on the stand-in (notebook 08's fast settings: seconds, not hours).
+SYNTHETIC_TRAINING = dict(epochs=40, patience=5, lr=3e-3, batch_size=128)
+_synthetic_lock = threading.Lock()
+
+
+def synthetic_comparison() -> JetComparison:
+    """ANN vs SNN on the synthetic stand-in of notebook 08: the data written to a temporary
+    CSV, the jet-mlp trained on it (a few seconds), converted and run for 100 steps. Built once
+    per process and shared read-only by every session."""
+    with _synthetic_lock:
+        return _synthetic_comparison()
+
+
+@lru_cache(maxsize=1)
+def _synthetic_comparison() -> JetComparison:
+    with tempfile.TemporaryDirectory() as d:
+        path = write_synthetic_jets(Path(d) / "jets-synthetic.csv")
+        meta = jets.train_jet_mlp(path, progress=False, out_dir=d, **SYNTHETIC_TRAINING)
+        model = jets.load_jet_mlp(meta["weights"])
+        data = jets.load_jets(path)
+        return jets.compare(model, data.x_test, data.y_test,
+                            calibration=data.x_train[:2000], timesteps=100, percentile=99.9)
+
+
+class JetsTab(pn.viewable.Viewer):
+    """A jet-data path input and :class:`JetsView` of that file; without a file (none given
+    and no $SPIKESCOPE_JETS), the synthetic stand-in, said to be synthetic in words."""
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.path = pn.widgets.TextInput(label="Jet data file (ARFF / CSV / OpenML cache "
+                                               "folder)", value=os.environ.get(jets.ENV_VAR, ""),
+                                         placeholder="/path/to/hls4ml_lhc_jets_hlf.arff",
+                                         sizing_mode="stretch_width")
+        self.load = pn.widgets.Button(label="Load", button_type="primary", width=90,
+                                      margin=(27, 5, 5, 5))
+        self.status = pn.pane.Alert(JETS_HOWTO, alert_type="info", sizing_mode="stretch_width")
+        self.body = pn.Column(sizing_mode="stretch_width")
+        self.synthetic = False  # True while the stand-in is shown
+        self.view: JetsView | None = None  # the view shown
+        self.worker: threading.Thread | None = None
+        self.load.on_click(lambda _: self.start())
+        if not self.path.value.strip():
+            self.start()
+
+    def start(self) -> threading.Thread:
+        """Load the file in the path input (empty: the synthetic stand-in) in a worker thread;
+        the view replaces the tab's body when it is ready."""
+        path = self.path.value.strip() or None
+        on_ui = ui_runner()
+        self.load.disabled = True
+        self.status.param.update(alert_type="info", object=(
+            "Loading the jet data, converting and running the SNN on the test set..." if path
+            else "No jet data file given: training the jet-mlp on a **synthetic stand-in** "
+                 "(a few seconds), converting and running the SNN..."))
+
+        def work():
+            try:
+                view = JetsView.from_file(path) if path else JetsView(synthetic_comparison())
+            except Exception as e:  # noqa: BLE001 - shown in the tab; the session keeps working
+                msg = (f"**Could not load the jet data**: {type(e).__name__}: "
+                       f"{escape_text(e)}")
+                on_ui(lambda: self._done(None, msg, path))
+                return
+            on_ui(lambda: self._done(view, None, path))
+
+        self.worker = threading.Thread(target=work, daemon=True, name="spikescope-jets")
+        self.worker.start()
+        return self.worker
+
+    def _done(self, view, msg, path) -> None:
+        self.load.disabled = False
+        if view is None:
+            self.status.param.update(object=msg + "\n\n" + JETS_HOWTO, alert_type="danger")
+            return
+        self.synthetic = path is None
+        if self.synthetic:
+            self.status.param.update(alert_type="warning", object=(
+                f"**{SYNTHETIC_NOTE}** It is the stand-in notebook 08 uses, so every step runs "
+                f"without the real file.\n\n{JETS_HOWTO}"))
+        else:
+            self.status.param.update(alert_type="success", object=(
+                f"Jet data loaded from {escape_text(Path(path).name)}."))
+        self.view = view
+        self.body[:] = [view]
+
+    def __panel__(self):
+        return pn.Column(pn.Row(self.path, self.load, sizing_mode="stretch_width"),
+                         self.status, self.body, sizing_mode="stretch_width")

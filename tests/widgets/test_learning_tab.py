@@ -78,3 +78,29 @@ def test_stop_ends_early_and_keeps_what_was_done(one_thread):
     tab._done(h, {"backprop (Adam)": [0.5]}, None)
     assert tab.status.object.startswith("Stopped early")
     assert len(plot_elements(tab)) == 3
+
+
+# ------------------------------------------------------------------ the Jets tab (also lazy)
+def test_jets_tab_without_a_file_shows_the_synthetic_stand_in_in_words(one_thread, monkeypatch):
+    from spikescope import jets
+    from widgets.jets import JetsTab, JetsView
+
+    monkeypatch.delenv(jets.ENV_VAR, raising=False)
+    tab = JetsTab()  # no file: the stand-in starts at once
+    assert tab.load.disabled and "synthetic stand-in" in tab.status.object
+    tab.worker.join(120)
+    assert not tab.worker.is_alive(), "the stand-in did not finish within 120 s"
+    assert tab.synthetic and tab.status.alert_type == "warning"
+    text = tab.status.object
+    assert "SYNTHETIC stand-in data (not real jets)" in text and "say nothing about real" in text
+    assert "scripts/train\\_jets.py" in text or "scripts/train_jets.py" in text  # how to go real
+    view = tab.view
+    assert isinstance(view, JetsView) and len(tab.body.objects) == 1
+    c = view.comparison
+    assert c.n_classes == 5 and 0.6 < c.ann_accuracy < 1.0  # the stand-in is learnable
+    assert c.agreement() > 0.9
+    # a bad path: a message, and the stand-in stays on screen
+    tab.path.value = "/nonexistent/jets.csv"
+    tab.start().join(60)
+    assert tab.status.alert_type == "danger" and "Could not load" in tab.status.object
+    assert tab.view is view and tab.synthetic and not tab.load.disabled
