@@ -241,6 +241,7 @@ class JetsTab(pn.viewable.Viewer):
         self.synthetic = False  # True while the stand-in is shown
         self.view: JetsView | None = None  # the view shown
         self.worker: threading.Thread | None = None
+        self._loads = 0  # starts so far: only the latest one's result is shown
         self.load.on_click(lambda _: self.start())
         if not self.path.value.strip():
             self.start()
@@ -250,11 +251,13 @@ class JetsTab(pn.viewable.Viewer):
         the view replaces the tab's body when it is ready."""
         path = self.path.value.strip() or None
         on_ui = ui_runner()
+        self._loads += 1
+        n = self._loads
         self.load.disabled = True
         self.status.param.update(alert_type="info", object=(
             "Loading the jet data, converting and running the SNN on the test set..." if path
             else "No jet data file given: training the jet-mlp on a **synthetic stand-in** "
-                 "(a few seconds), converting and running the SNN..."))
+                 "(a few seconds), converting and running the SNN...\n\n" + JETS_HOWTO))
 
         def work():
             try:
@@ -262,15 +265,17 @@ class JetsTab(pn.viewable.Viewer):
             except Exception as e:  # noqa: BLE001 - shown in the tab; the session keeps working
                 msg = (f"**Could not load the jet data**: {type(e).__name__}: "
                        f"{escape_text(e)}")
-                on_ui(lambda: self._done(None, msg, path))
+                on_ui(lambda: self._done(None, msg, path, n))
                 return
-            on_ui(lambda: self._done(view, None, path))
+            on_ui(lambda: self._done(view, None, path, n))
 
         self.worker = threading.Thread(target=work, daemon=True, name="spikescope-jets")
         self.worker.start()
         return self.worker
 
-    def _done(self, view, msg, path) -> None:
+    def _done(self, view, msg, path, n: int) -> None:
+        if n != self._loads:
+            return  # a later Load superseded this one
         self.load.disabled = False
         if view is None:
             self.status.param.update(object=msg + "\n\n" + JETS_HOWTO, alert_type="danger")

@@ -104,3 +104,7 @@ def test_jets_tab_without_a_file_shows_the_synthetic_stand_in_in_words(one_threa
     tab.start().join(60)
     assert tab.status.alert_type == "danger" and "Could not load" in tab.status.object
     assert tab.view is view and tab.synthetic and not tab.load.disabled
+    # Load pressed while the stand-in still trains: the later request's outcome is shown
+    tab._loads += 1  # as if another Load had started after this one
+    tab._done(view, None, None, tab._loads - 1)
+    assert tab.status.alert_type == "danger", "an earlier load overwrote a later one"
