@@ -13,12 +13,12 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, HoverTool, LegendItem
+from bokeh.models import ColumnDataSource, FactorRange, HoverTool, LegendItem, Range1d
+from bokeh.plotting import figure
 
 from spikescope.codes.ttfs_diagnostics import ttfs_diagnostics
 
 from .base import (
-    LAYER_COLORS,
     View,
     bokeh_pane,
     compact_legend,
@@ -36,7 +36,7 @@ from .spatial import SpatialView
 #: ``SCATTER_BINS`` bins (bytes per update bounded whatever the network's size); below it
 #: every neuron is a dot.
 SCATTER_POINTS = 5_000
-SCATTER_BINS = (100, 100)  # (x: ANN activation, y: SNN rate)
+SCATTER_BINS = (80, 80)  # (x: ANN activation, y: SNN rate)
 RATE_TOP = 1.05  # the rate axis ends here (at most one spike per step)
 
 
@@ -122,13 +122,11 @@ class ActivityView(View):
         s = self.session
         self.graph = NetworkGraphView(s)
         self.spatial = SpatialView(s)
-        # the HoloViews plots redraw on these streams' events, sent once per shown frame
-        self._frame_stream = hv.streams.Stream.define("Frame", t=0, version=0)()
+        # the layer errors (HoloViews) redraw on this stream's events: once per shown run
         self._run_stream = hv.streams.Stream.define("Run", version=0)()
         self.errors = hv.DynamicMap(lambda version: layer_error_plot(self.session),
                                     streams=[self._run_stream])
-        self.rates = hv.DynamicMap(self._rates, streams=[self._frame_stream])
-        self.shares = hv.DynamicMap(self._shares, streams=[self._frame_stream])
+        self._build_bars()
         self.table = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.ttfs = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.suggestion = pn.pane.Alert("", alert_type="info", sizing_mode="stretch_width")
@@ -154,31 +152,56 @@ class ActivityView(View):
         if changed & {"t", "version"}:
             self.table.object = activity_table(s, t)
             self.suggestion.object = self._suggest(t)
-            self._frame_stream.event(t=t, version=s.version)
+            self._update_bars(t, "version" in changed)
             self._update_scatter(t)
 
-    def _suggest(self, t, version=None):
+    def _suggest(self, t):
         return "**Suggested percentile:** " + self.session.suggestion(t)
 
-    def _rates(self, t, version):
-        act = self.session.activity(t)
-        data = [(a["layer"], a["rate_hz"]) for a in act]
-        top = max([d[1] for d in data] + [1.0])
-        return hv.Bars(data, "layer", "rate (Hz)").opts(
-            title="Mean firing rate", color="layer", cmap=LAYER_COLORS[:len(data)],
-            show_legend=False,
-            ylim=(0, top * 1.15), responsive=True, height=240, tools=["hover"],
-            framewise=True, ylabel="rate (Hz)")
+    # ------------------------------------------------------------------ the bars
+    def _build_bars(self) -> None:
+        """Rates and saturated/silent shares: one bar per layer, heights updated in place."""
+        def bars(title, ylabel):
+            fig = figure(title=title, height=240, x_range=FactorRange(), y_range=Range1d(0, 1),
+                         sizing_mode="stretch_width", toolbar_location=None,
+                         y_axis_label=ylabel, min_border_left=50)
+            fig.xaxis.major_label_orientation = 0.6
+            fig.xgrid.visible = False
+            return fig
 
-    def _shares(self, t, version):
+        self.bars = ColumnDataSource({k: [] for k in ("layer", "rate", "color", "saturated",
+                                                      "silent", "top")})
+        self.rates = bars("Mean firing rate", "rate (Hz)")
+        r = self.rates.vbar(x="layer", top="rate", width=0.8, color="color", source=self.bars)
+        self.rates.add_tools(HoverTool(renderers=[r], tooltips=[("layer", "@layer"),
+                                                                ("rate", "@rate{0.0} Hz")]))
+        self.shares = bars("Saturated (red) / silent (gray) neurons", "neurons (%)")
+        self.shares.y_range.end = 100
+        sat = self.shares.vbar(x="layer", top="saturated", width=0.8, color="#d62728",
+                               source=self.bars, legend_label="saturated")
+        sil = self.shares.vbar(x="layer", bottom="saturated", top="top", width=0.8,
+                               color="#7f7f7f", source=self.bars, legend_label="silent")
+        self.shares.add_tools(HoverTool(renderers=[sat, sil], tooltips=[
+            ("layer", "@layer"), ("saturated", "@saturated{0.0}%"), ("silent", "@silent{0.0}%")]))
+        self.shares.legend.location = "top_left"
+        self.shares.legend.label_text_font_size = "10px"
+
+    def _update_bars(self, t: int, new_run: bool) -> None:
         act = self.session.activity(t)
-        data = [(a["layer"], kind, 100 * a[kind]) for a in act for kind in ("saturated",
-                                                                          "silent")]
-        return hv.Bars(data, ["layer", "kind"], "neurons (%)").opts(
-            title="Saturated (red) / silent (gray) neurons", ylim=(0, 100), responsive=True,
-            height=240,
-            tools=["hover"], color="kind", cmap=["#d62728", "#7f7f7f"], framewise=True,
-            stacked=True, legend_position="right")  # beside the bars, not over them
+        rate = [a["rate_hz"] for a in act]
+        sat = [100 * a["saturated"] for a in act]
+        sil = [100 * a["silent"] for a in act]
+        if new_run:
+            names = [a["layer"] for a in act]
+            for fig in (self.rates, self.shares):
+                fig.x_range.factors = names
+            self.bars.data = {"layer": names, "rate": rate, "saturated": sat, "silent": sil,
+                              "top": [a + b for a, b in zip(sat, sil)],
+                              "color": [layer_color(l) for l in range(len(names))]}
+        else:
+            self.bars.data.update(rate=rate, saturated=sat, silent=sil,
+                                  top=[a + b for a, b in zip(sat, sil)])
+        self.rates.y_range.end = max(rate + [1.0]) * 1.15
 
     # ------------------------------------------------------------------ the scatter
     def _build_scatter(self) -> None:
@@ -220,6 +243,8 @@ class ActivityView(View):
         self.diagonal.data = {"x": [0.0, self._top], "y": [0.0, self._top]}
         if key != self._key:
             self._key = key
+            old = {r for item in self.legend.items for r in item.renderers}
+            self.scatter.renderers = [r for r in self.scatter.renderers if r not in old]
             self.legend.items = [LegendItem(label=n, renderers=[legend_proxy(
                 self.scatter, layer_color(l))]) for l, n in enumerate(s.layer_names)]
             if self.aggregated:
@@ -229,8 +254,6 @@ class ActivityView(View):
             colors = np.array([layer_color(l) for l in range(len(names))], dtype=object)
             self.points.data = {"x": self._ann, "y": np.zeros(len(self._ann)),
                                 "color": colors[self._layer], "layer": names[self._layer]}
-        else:
-            self.hist.data = {"image": [], "neurons": [], "x": [], "y": [], "dw": [], "dh": []}
 
     def _rates_per_step(self, t: int) -> np.ndarray:
         counts = self.session.counts_at(t)
@@ -249,8 +272,7 @@ class ActivityView(View):
                           "dw": [self._top], "dh": [RATE_TOP]}
 
     def __panel__(self):
-        plots = pn.Row(hv_pane(self.rates, sizing_mode="stretch_width"),
-                       hv_pane(self.shares, sizing_mode="stretch_width"),
+        plots = pn.Row(bokeh_pane(self.rates), bokeh_pane(self.shares),
                        bokeh_pane(self.scatter), sizing_mode="stretch_width")
         return pn.Column(self.suggestion, plots, self.table, self.ttfs, help_text(self.help),
                          hv_pane(self.errors), self.graph, self.spatial,
