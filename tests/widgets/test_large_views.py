@@ -17,6 +17,7 @@ from spikescope.codes.encoders import encode
 from spikescope.neurons import NeuronParams
 from spikescope.sim.network import SpikingNetwork
 from spikescope.sim.replay import replay_layer, replay_membrane, replayable
+from widgets import activity
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from graph_models import Inception, ResNet, randomize_bn  # noqa: E402
@@ -127,3 +128,103 @@ def test_codes_that_cannot_replay_run_again(limited):
     del limited[:]
     s.add_trace(0, neuron)
     assert len(limited) == 1 and s.membrane_of(0, neuron) is not None
+
+
+# ---------------------------------------------------------------- the 100k network's views
+@pytest.fixture(scope="module")
+def vgg():
+    """A session on the 100,618-neuron VGG, uploaded as ONNX (about 20 s)."""
+    from large_network import NEURONS, onnx_bytes, trained_vgg28
+
+    from widgets.session import Session
+
+    torch.set_num_threads(1)
+    s = Session()
+    s.load_upload(onnx_bytes(trained_vgg28()), "vgg28.onnx")
+    assert sum(s.net.n_neurons) == NEURONS and not s.error
+    return s
+
+
+def activity_on_a_page(s):
+    """The Activity tab open in a served-like document, and a PATCH-DOC byte counter."""
+    import panel as pn
+    from bokeh.document import Document
+
+    from widgets.dashboard import Dashboard
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from activity_scale import Patches
+
+    dash = Dashboard(s)
+    dash.tabs.active = 1
+    doc = Document()
+    doc.add_root(pn.panel(dash).get_root(doc))
+    return dash, Patches(doc)
+
+
+def test_activity_updates_are_bounded_at_100k_neurons(vgg):
+    dash, patches = activity_on_a_page(vgg)
+    view = dash.activity
+    assert view.aggregated and not view._dots.visible and view._image.visible
+    for t in (5, 40, vgg.timesteps):
+        vgg.t = t
+        patches.flush()
+        neurons = view.hist.data["neurons"][0]
+        assert neurons.shape == activity.SCATTER_BINS[::-1], "histogram size grew with N"
+        assert neurons.sum() == sum(vgg.net.n_neurons), "a neuron is missing in the histogram"
+        rate = torch.cat([tr[:t, 0].sum(0) for tr in vgg.recording.spike_trains]).double() / t
+        want = (rate * activity.SCATTER_BINS[1] / activity.RATE_TOP).long().clamp(
+            max=activity.SCATTER_BINS[1] - 1)
+        assert (neurons.sum(1) == torch.bincount(want, minlength=neurons.shape[0]).numpy()).all()
+    vgg.percentile = 99.0
+    patches.flush()
+    assert not vgg.error
+    assert max(patches.bytes) <= 200_000, (
+        f"an Activity-tab update sent {max(patches.bytes) / 1e3:.0f} kB (budget 200 kB)")
+    vgg.percentile = 99.9
+
+
+def test_small_networks_keep_a_dot_per_neuron():
+    from widgets.session import Session
+
+    s = Session(model="digits-cnn", timesteps=40)
+    assert sum(s.net.n_neurons) <= activity.SCATTER_POINTS
+    dash, patches = activity_on_a_page(s)
+    view = dash.activity
+    s.t = 30
+    assert not view.aggregated and view._dots.visible and not view._image.visible
+    ann = torch.cat([a for a in s.ann_rates]).numpy()
+    rate = torch.cat([tr[:30, 0].sum(0) for tr in s.recording.spike_trains]).numpy() / 30
+    assert (view.points.data["x"] == ann).all() and (view.points.data["y"] == rate).all()
+
+
+def test_a_hidden_activity_tab_does_no_work_and_catches_up(vgg):
+    dash, patches = activity_on_a_page(vgg)
+    view = dash.activity
+    calls = []
+    view._frame_fns.append(lambda changed: calls.append(changed))
+    view.on_screen = False
+    for t in range(1, 11):
+        vgg.t = t
+    vgg.percentile = 99.0
+    assert calls == [], "the hidden Activity tab recomputed its views"
+    view.on_screen = True
+    assert calls == [{"t", "version"}], "shown again: one catch-up update"
+    assert view.hist.data["neurons"][0].sum() == sum(vgg.net.n_neurons)
+    vgg.percentile = 99.9
+
+
+def test_a_click_on_the_100k_raster_adds_a_trace_without_running(vgg, monkeypatch):
+    from widgets.raster import RasterView
+
+    raster = RasterView(vgg)
+    runs = []
+    monkeypatch.setattr(SpikingNetwork, "run", lambda *a, **k: runs.append(1))
+    monkeypatch.setattr(type(vgg), "recompute", lambda self: runs.append(1))
+    missing = next(i for i in range(vgg.net.n_neurons[0]) if vgg.membrane_of(0, i) is None)
+    raster._on_tap(0, vgg.net.n_neurons[0], x=3.0, y=float(missing))
+    assert runs == [], "a click re-ran the simulation"
+    assert vgg.traces[-1] == (0, missing)
+    monkeypatch.undo()
+    again = vgg.net.run(vgg.x, vgg.timesteps, neurons={0: [missing]})
+    assert torch.equal(torch.as_tensor(vgg.membrane_of(0, missing)), again.membrane[0][:, 0, 0])
