@@ -143,3 +143,26 @@ def test_crafted_files_are_refused_before_anything_is_allocated_or_unpickled(exp
     with pytest.raises(Exception, match="exceeds the size limit"):
         other.load_run_file(data + b"\0" * 21_000_000, "big.npz")
     assert not is_run_file(b"PK\x03\x04 not a zip") and not is_run_file(b"\x80\x04 pickle")
+
+
+def test_a_run_of_an_uploaded_model_needs_that_model_first_then_restores(one_thread):
+    import torch
+
+    from spikescope import zoo
+
+    buf = io.BytesIO()
+    torch.save(zoo.load("digits-mlp").state_dict(), buf)
+    model_file = buf.getvalue()
+    src = Session(model="digits-cnn", timesteps=30)
+    src.load_upload(model_file, "mine.pt")
+    src.sample, src.t = 4, 9
+    data = src.export_run()
+    fresh = Session(model="digits-cnn", timesteps=30)
+    view = UploadView(fresh)
+    assert view.load(data, "run.npz") is None
+    assert "upload that model file first" in view.alert.object
+    assert fresh.model == "digits-cnn"
+    view.load(model_file, "mine.pt")  # the model, then the run
+    res = view.load(data, "run.npz")
+    assert res is not None and res.matches, res
+    assert (fresh.model, fresh.sample, fresh.t) == ("upload: mine.pt", 4, 9)
