@@ -126,11 +126,15 @@ class Transfer:
             self.model = choices["model"]  # picks the model's data set and runs
         rest = {k: v for k, v in choices.items() if k not in ("model", "t")
                 and getattr(self, k) != v}
-        # checked above against the run's data set; recompute narrows both again
-        self.param.sample.bounds = (0, None)
-        self.param.encoding.objects = list(ENCODERS)
-        if rest:
+        if rest and not self.error:
+            # checked above against the run's data set; a new run narrows both again
+            narrowed = (self.param.sample.bounds, list(self.param.encoding.objects))
+            version = self.version
+            self.param.sample.bounds = (0, None)
+            self.param.encoding.objects = list(ENCODERS)
             self.param.update(**rest)
+            if self.version == version:  # no new run: put the narrowed choices back
+                self.param.sample.bounds, self.param.encoding.objects = narrowed
         if self.error:
             raise RunFileError(f"{name}: the run's parameters do not run here: {self.error}")
         differences = [f"{k} is {getattr(self, k)!r} here, {v!r} in the run"

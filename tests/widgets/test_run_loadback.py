@@ -166,3 +166,11 @@ def test_a_run_of_an_uploaded_model_needs_that_model_first_then_restores(one_thr
     res = view.load(data, "run.npz")
     assert res is not None and res.matches, res
     assert (fresh.model, fresh.sample, fresh.t) == ("upload: mine.pt", 4, 9)
+
+
+def test_a_refused_run_leaves_only_valid_choices_on_offer(exported, other):
+    data, _ = exported
+    bounds, encodings = other.param.sample.bounds, list(other.param.encoding.objects)
+    with pytest.raises(Exception, match="do not run here"):
+        other.load_run_file(with_meta(data, encoding="events"), "events.npz")
+    assert other.param.sample.bounds == bounds and other.param.encoding.objects == encodings
