@@ -310,13 +310,13 @@ class Dashboard(pn.viewable.Viewer):
         (``pin=code:rate``, relative to the URL's own parameters: re-simulated and evaluated
         with the live run); say in words which values were refused and drop them from the
         URL. From then on the URL follows the traces and the pinned run."""
-        s, query, notes = self.session, raw_query(loc), []
+        s, query, notes, refused = self.session, raw_query(loc), [], {}
         if "traces" in query:
             try:
                 traces = decode_traces(query["traces"], s.net.n_neurons, s.max_traces)
             except ValueError as e:
                 notes.append(f"ignored URL parameter {e}.")
-                drop_query(loc, "traces")
+                refused["traces"] = query["traces"]
             else:
                 self._trace(traces)
         if "pin" in query:
@@ -324,11 +324,20 @@ class Dashboard(pn.viewable.Viewer):
                 params = decode_pin(query["pin"], s)
             except ValueError as e:
                 notes.append(f"ignored URL parameter {e}.")
-                drop_query(loc, "pin")
+                refused["pin"] = query["pin"]
             else:
                 self.compare.restore(params, s.eval_samples)
         if notes:
             s.error = " ".join([s.error, *notes]).strip()
+        if refused:
+            # out of the URL now, and again once the browser has sent its own search (the
+            # page's first report of its location puts the refused values back)
+            def drop(*_):
+                for k, v in refused.items():
+                    if raw_query(loc).get(k) == v:
+                        drop_query(loc, k)
+            drop()
+            loc.param.watch(drop, "search")
         s.param.watch(lambda e: loc.update_query(traces=encode_traces(e.new)), "traces")
         self.compare.history.param.watch(self._url_pin, ["runs", "a", "b"])
         s.param.watch(self._url_pin, "version")

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.ui
 
 EVAL_TITLES = ("SNN accuracy vs time (dashed: ANN)", "Error vs synaptic operations per sample",
                "Accuracy vs energy on Loihi", "Energy-delay product vs time",
-               "Energy per inference at T (all platforms)")
+               "Accuracy vs EDP on Loihi", "Energy per inference at T (all platforms)")
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,10 @@ def test_every_evaluation_plot_shows_its_data(evaluated):
     ends = sum(len(s["x"]) for s in bars["series"] if s["glyph"] == "HBar") - 1  # - the left
     assert n_platforms >= 10 and ends == n_platforms, (
         f"energy bars: {ends} finite bars for {n_platforms} platforms: {bars}")
+    # accuracy vs EDP: the SNN per step, its Pareto front and the ANN's point (one star)
+    pareto = [len(s["x"]) for s in plots["Accuracy vs EDP on Loihi"]["series"]]
+    assert len(pareto) >= 4 and pareto[-1] == 1 and min(pareto) >= 1, (
+        f"accuracy vs EDP series (SNN line, SNN points, front, ANN): {pareto}")
     for t in EVAL_TITLES:  # squashed by rotated labels before: about 100 px of plot
         assert plots[t]["height"] >= 250, f"{t!r} is only {plots[t]['height']:.0f} px high"
     assert evaluated.errors == [], evaluated.errors
