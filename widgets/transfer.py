@@ -120,7 +120,7 @@ class Transfer:
             except RunFileError as e:
                 raise RunFileError(str(e).replace(str(path), name)) from e
         choices = run_choices(self, run.params)
-        self._stop()
+        self.running = False
         self.error = ""
         if choices["model"] != self.model:
             self.model = choices["model"]  # picks the model's data set and runs
