@@ -260,11 +260,18 @@ LEARNING_HELP = (
     "`07_learning_rules.ipynb` runs the same experiments step by step.")
 
 
+#: Finished (not stopped) runs of the tab, (n_batches, epochs) -> (histories, curves): the runs
+#: are seeded, so every session shows the same numbers; shared read-only across sessions.
+_FINISHED: dict[tuple[int, int], tuple[dict, dict]] = {}
+
+
 class LearningRulesTab(pn.viewable.Viewer):
     """The dashboard's Learning rules tab: e-prop vs BPTT gradient comparison and the
-    Manhattan-rule training curve (trained on a button press in a worker thread, with a
-    progress bar and Stop), then the temporal encoder explorer."""
+    Manhattan-rule training curve (trained when the tab is built, or on the button, in a
+    worker thread with a progress bar and Stop; once per server process), then the temporal
+    encoder explorer."""
 
+    autostart = param.Boolean(default=True, doc="Train as soon as the tab is created.")
     n_batches = param.Integer(default=16, bounds=(1, 200),
                               doc="e-prop batches compared with BPTT, per feedback kind.")
     epochs = param.Integer(default=16, bounds=(1, 100),
@@ -283,8 +290,11 @@ class LearningRulesTab(pn.viewable.Viewer):
         self.curves: dict[str, list[float]] = {}
         self.encoders = EncoderExplorer()
         self._stop = threading.Event()
+        self.worker: threading.Thread | None = None
         self.train.on_click(lambda _: self.start())
         self.stop.on_click(lambda _: self._stop.set())
+        if self.autostart:
+            self.start()
 
     @property
     def total(self) -> int:
@@ -306,19 +316,26 @@ class LearningRulesTab(pn.viewable.Viewer):
             n = done[0]
             on_ui(lambda: setattr(self.progress, "value", min(n, self.progress.max)))
 
+        key = (self.n_batches, self.epochs)
+
         def work():
             try:
-                hist = eprop_vs_bptt(self.n_batches, on_batch=tick, stop=self._stop.is_set)
-                curves = manhattan_curves(self.epochs, on_epoch=tick, stop=self._stop.is_set)
+                if key in _FINISHED:
+                    hist, curves = _FINISHED[key]
+                else:
+                    hist = eprop_vs_bptt(key[0], on_batch=tick, stop=self._stop.is_set)
+                    curves = manhattan_curves(key[1], on_epoch=tick, stop=self._stop.is_set)
+                    if not self._stop.is_set():
+                        _FINISHED[key] = (hist, curves)
             except Exception as e:  # noqa: BLE001 - shown in the tab; the session keeps working
                 msg = f"**Training failed**: {type(e).__name__}: {escape_text(e)}"
                 on_ui(lambda: self._done(None, None, msg))
                 return
             on_ui(lambda: self._done(hist, curves, None))
 
-        thread = threading.Thread(target=work, daemon=True, name="spikescope-learning")
-        thread.start()
-        return thread
+        self.worker = threading.Thread(target=work, daemon=True, name="spikescope-learning")
+        self.worker.start()
+        return self.worker
 
     def _done(self, histories, curves, error) -> None:
         self.train.disabled, self.stop.disabled = False, True

@@ -13,5 +13,6 @@ torch.set_num_threads(1)
 pn.extension(throttled=True, notifications=False)
 panel.reactive.CDN_DIST = LOCAL_DIST  # offline, as app/main.py
 
-pn.Tabs(("Learning rules", LearningRulesTab(n_batches=4, epochs=3)), ("Jets", JetsTab()),
+pn.Tabs(("Learning rules", LearningRulesTab(n_batches=4, epochs=3, autostart=False)),
+        ("Jets", JetsTab()),
         dynamic=True, sizing_mode="stretch_width").servable(title="lazy tabs")

@@ -16,9 +16,11 @@ from widgets.learning import (
 
 @pytest.fixture(scope="module")
 def trained(one_thread):
-    tab = LearningRulesTab(n_batches=4, epochs=3)
+    tab = LearningRulesTab(n_batches=4, epochs=3, autostart=False)
     pn.panel(tab).get_root()
-    thread = tab.start()
+    assert not tab.progress.visible and tab.plots.objects == []
+    tab.train.clicks += 1  # the button
+    thread = tab.worker
     assert tab.train.disabled and tab.progress.visible
     thread.join(120)
     assert not thread.is_alive(), "training did not finish within 120 s"
@@ -68,12 +70,19 @@ def test_the_tab_shows_both_comparisons_and_the_encoder_explorer(trained):
     assert "Temporal spike encoders" in str([getattr(o, "object", "") for o in layout.objects])
 
 
+def test_a_second_tab_starts_at_once_and_shows_the_same_runs(trained):
+    tab = LearningRulesTab(n_batches=4, epochs=3)  # as the dashboard builds it: autostart
+    tab.worker.join(10)
+    assert tab.histories is trained.histories and tab.curves is trained.curves
+    assert len(plot_elements(tab)) == 3
+
+
 def test_stop_ends_early_and_keeps_what_was_done(one_thread):
     calls = []
     h = eprop_vs_bptt(5, on_batch=lambda: calls.append(1), stop=lambda: len(calls) >= 2)
     assert {k: len(r) for k, r in h.items()} == {"e-prop (symmetric)": 2}
     assert manhattan_curves(2, stop=lambda: True) == {"backprop (Adam)": []}
-    tab = LearningRulesTab(n_batches=2, epochs=1)
+    tab = LearningRulesTab(n_batches=2, epochs=1, autostart=False)
     tab._stop.set()
     tab._done(h, {"backprop (Adam)": [0.5]}, None)
     assert tab.status.object.startswith("Stopped early")
