@@ -23,7 +23,7 @@ from .history import (
     run_labels,
     simulate,
 )
-from .ranges import data_limits
+from .ranges import LOG_TICKS, data_limits
 from .uithread import ui_runner
 
 #: Colors of the two runs compared.
@@ -75,7 +75,7 @@ def error_ops_plot(runs, labels):
     if not layers:
         layers = [hv.Curve((np.zeros(0), np.zeros(0)), "synaptic ops", "error (%)")]
     return hv.Overlay(layers).opts(
-        title="Error vs synaptic operations: runs compared", logx=True,
+        title="Error vs synaptic operations: runs compared", logx=True, xformatter=LOG_TICKS,
         xlim=data_limits(*all_ops, log=True, empty=(1e3, 1e7)), ylim=PERCENT_LIMITS,
         responsive=True, height=PLOT_HEIGHT, legend_position="top_right",
         xlabel="synaptic ops per sample", ylabel="error (%)")
@@ -125,7 +125,7 @@ def evidence_plot(run: RunSnapshot, label: str, ylim: tuple[float, float]):
         line_width=1.5) for c in classes]
     return hv.Overlay(curves).opts(
         title=f"Class evidence: {label} ({run.answer})", xlim=(0, time[-1]), ylim=ylim,
-        responsive=True, height=240, legend_position="left", xlabel="time (ms)",
+        responsive=True, height=240, legend_position="right", xlabel="time (ms)",
         ylabel=ylabel)
 
 

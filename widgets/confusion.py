@@ -11,7 +11,7 @@ import panel as pn
 from spikescope.metrics import row_normalize
 
 from .base import View, help_text, hv_pane
-from .ranges import data_limits
+from .ranges import LOG_TICKS, data_limits
 from .uithread import ui_runner
 
 #: Layout of the evaluation tab's confusion matrices.
@@ -173,8 +173,8 @@ class EvaluationView(View):
         return (pts.opts(tools=["hover"], line_width=2, framewise=True)
                 * mark.opts(color="black", size=8, framewise=True)).opts(
             title="Error vs synaptic operations per sample", xlabel="synaptic ops per sample",
-            ylabel="error (%)", logx=True, xlim=xlim, ylim=PERCENT_LIMITS, responsive=True,
-            height=280, framewise=True)
+            ylabel="error (%)", logx=True, xformatter=LOG_TICKS, xlim=xlim, ylim=PERCENT_LIMITS,
+            responsive=True, height=280, framewise=True)
 
     def __panel__(self):
         return pn.Column(

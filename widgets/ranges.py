@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Tick labels of log axes: Bokeh's default writes "5.000e-7 1.000e-6 1.500e-6" over each
+#: other when a log range spans less than a decade; "%.3g" gives "5e-07", "1e+05".
+LOG_TICKS = "%.3g"
+
 
 def data_limits(*arrays, log: bool = False, pad: float = 0.05,
                 empty: tuple[float, float] | None = None) -> tuple[float, float]:

@@ -13,7 +13,7 @@ from spikescope import energy
 from .base import View, help_text, hv_pane
 from .catalog import shared_dataset
 from .confusion import tapped_map
-from .ranges import data_limits
+from .ranges import LOG_TICKS, data_limits
 from .tradeoff_plot import accuracy_vs_edp
 
 #: Height of the energy plots (px): room for the axes and their labels.
@@ -81,8 +81,8 @@ class TradeoffView(View):
         return (curve.opts(tools=["hover"], line_width=2, framewise=True)
                 * mark.opts(color="black", size=8, framewise=True)).opts(
             title=f"Accuracy vs energy on {platform}", xlabel="energy per inference (J)",
-            ylabel="accuracy (%)", logx=True, xlim=xlim, ylim=(-2, 102), responsive=True,
-            height=PLOT_HEIGHT, framewise=True)
+            ylabel="accuracy (%)", logx=True, xformatter=LOG_TICKS, xlim=xlim, ylim=(-2, 102),
+            responsive=True, height=PLOT_HEIGHT, framewise=True)
 
     def _edp(self, evaluation, platform, t):
         df = self._table(evaluation, platform)
