@@ -82,7 +82,8 @@ class NetworkGraphView(View):
             ("layer", "@name"), ("kind", "@kind"), ("neurons", "@neurons"),
             ("lambda", "@lam"), ("rate (spikes/step)", "@rate{0.000}")]))
         self.fig.axis.visible = self.fig.grid.visible = False
-        self._net = None
+        self._net = self._key = None
+        self.fig.x_range, self.fig.y_range = Range1d(0, 1), Range1d(0, 1)
         self._on_frame(self._update)
         self._update({"version"})
 
@@ -98,10 +99,15 @@ class NetworkGraphView(View):
         if s.net is not self._net:
             self._net = s.net
             nodes, main, joins = graph_data(s.net, self.rates(s.t))
-            self.main.data, self.joins.data, self.nodes.data = main, joins, nodes
-            xs, ys = nodes["x"], nodes["y"]
-            self.fig.x_range = Range1d(min(xs) - 0.5, max(xs) + 0.5)
-            self.fig.y_range = Range1d(min(ys) - 1, max(ys) + 1)
+            key = (nodes["name"], nodes["neurons"], main, joins)
+            if key != self._key:  # a new structure: everything (ranges updated, not replaced)
+                self._key = key
+                self.main.data, self.joins.data, self.nodes.data = main, joins, nodes
+                xs, ys = nodes["x"], nodes["y"]
+                self.fig.x_range.update(start=min(xs) - 0.5, end=max(xs) + 0.5)
+                self.fig.y_range.update(start=min(ys) - 1, end=max(ys) + 1)
+            else:  # the same network converted again: its lambdas and rates
+                self.nodes.data.update(lam=nodes["lam"], rate=nodes["rate"], kind=nodes["kind"])
         elif changed & {"version", "t"}:
             self.nodes.patch({"rate": [(slice(1, None), self.rates(s.t).tolist())]})
         self.mapper.high = max(0.05, float(max(self.nodes.data["rate"])))
