@@ -11,6 +11,7 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
+import param
 
 from .base import View, escape_text, help_text, hv_pane, layer_color
 from .confusion import PERCENT_LIMITS
@@ -28,8 +29,6 @@ from .uithread import ui_runner
 
 #: Colors of the two runs compared.
 RUN_COLORS = ("#1f77b4", "#d62728")
-#: Class evidence plots draw at most this many classes (those with the most evidence at T).
-EVIDENCE_CLASSES = 10
 PLOT_HEIGHT = 280
 ACCURACY_TITLE = "Accuracy vs time: runs compared"
 
@@ -118,11 +117,10 @@ def spikes_plot(run: RunSnapshot, label: str, top: float):
 def evidence_plot(run: RunSnapshot, label: str, ylim: tuple[float, float]):
     """Class evidence over time of ``run``'s sample (the classes with most evidence at T)."""
     ev = run.evidence
-    classes = sorted(np.argsort(-ev[-1], kind="stable")[:EVIDENCE_CLASSES].tolist())
     time = np.arange(len(ev)) * run.dt_ms
     ylabel = "output membrane (readout)" if run.membrane_readout else "output spikes"
-    curves = [hv.Curve((time, ev[:, c]), "time (ms)", ylabel, label=f"class {c}").opts(
-        line_width=1.5) for c in classes]
+    curves = [hv.Curve((time, ev[:, j]), "time (ms)", ylabel, label=f"class {c}").opts(
+        line_width=1.5) for j, c in enumerate(run.classes)]
     return hv.Overlay(curves).opts(
         title=f"Class evidence: {label} ({run.answer})", xlim=(0, time[-1]), ylim=ylim,
         responsive=True, height=240, legend_position="right", xlabel="time (ms)",
@@ -167,9 +165,8 @@ class CompareView(View):
         self.b_select.param.watch(lambda e: setattr(self.history, "b", e.new or LIVE), "value")
         self.history.param.watch(self._options, ["runs", "a", "b"])
         self._options()
-        #: drawn only while shown (the dashboard says when its tab is open): building the
-        #: plots takes a few hundred ms, too long for every parameter change in a hidden tab
-        self.shown = True
+        # drawn only while on screen (View.on_screen, set by the dashboard from the open tab):
+        # building the plots takes a few hundred ms, too long for every parameter change
         self._stale = True
         self.body = pn.Column(sizing_mode="stretch_width")
         self.history.param.watch(self._changed, ["runs", "a", "b"])
@@ -244,15 +241,14 @@ class CompareView(View):
         self.b_select.param.update(options=names, value=h.b)
 
     # ------------------------------------------------------------------ drawing
-    def show(self, shown: bool) -> None:
-        """Draw while ``shown`` (redrawn now if something changed while hidden)."""
-        self.shown = shown
-        if shown and self._stale:
+    @param.depends("on_screen", watch=True)
+    def _shown(self) -> None:
+        if self.on_screen and self._stale:  # something changed while hidden
             self.redraw()
 
     def _changed(self, *_) -> None:
         self._stale = True
-        if self.shown:
+        if self.on_screen:
             self.redraw()
 
     def redraw(self) -> None:

@@ -167,14 +167,21 @@ class Dashboard(pn.viewable.Viewer):
             *[(title, pn.Column(sizing_mode="stretch_width")) for title in LAZY_TABS],
             (COMPARE_TAB, self.compare), dynamic=True, sizing_mode="stretch_width")
         self.compare_index = len(self.tabs) - 1
-        self.compare.show(self.tabs.active == self.compare_index)
+        #: views that work only while their tab is open (View.on_screen): tab index -> views
+        self.tab_views = {1: [self.activity], self.compare_index: [self.compare]}
+        self._on_screen(self.tabs.active)
         self.tabs.param.watch(self._build_tab, "active")
 
     # ------------------------------------------------------------------ tabs and layout
     def _build_tab(self, event) -> None:
-        """Build a heavy tab the first time it is shown; draw the comparison while shown."""
+        """Build a heavy tab the first time it is shown; views of hidden tabs rest."""
         self._build(event.new)
-        self.compare.show(event.new == self.compare_index)
+        self._on_screen(event.new)
+
+    def _on_screen(self, active: int) -> None:
+        for i, views in self.tab_views.items():
+            for view in views:
+                view.on_screen = i == active
 
     def _build(self, i: int) -> None:
         factory = self._lazy.pop(i, None)
@@ -272,7 +279,7 @@ class Dashboard(pn.viewable.Viewer):
             pn.state.location.sync(self.session, {"t": "t"})
             pn.state.location.sync(self.tabs, {"active": "tab"})
             self._build(self.tabs.active)  # a lazy tab opened from the URL
-            self.compare.show(self.tabs.active == self.compare_index)
+            self._on_screen(self.tabs.active)
             self._url_view(pn.state.location)  # traced neurons and a pinned comparison
         # Bootstrap: its resources are bundled with Panel (Fast/Material fetch Google fonts),
         # so the page works offline and loads without console errors

@@ -20,6 +20,8 @@ from .session import CHOICES, Session
 
 #: Pinned runs kept per session (the oldest drops out).
 HISTORY_SIZE = 4
+#: Classes whose evidence a snapshot keeps (those with the most evidence at T).
+EVIDENCE_CLASSES = 10
 #: Longest URL value accepted for a pinned configuration and for the traced neurons.
 MAX_PIN_CHARS, MAX_TRACES_CHARS = 400, 200
 #: Name of the session's current run in a comparison.
@@ -51,7 +53,8 @@ class RunSnapshot:
     dt_ms: float
     layer_names: tuple
     layer_spikes: np.ndarray  # (T, L) spikes per step of each layer (the sample)
-    evidence: np.ndarray  # (T + 1, C) class evidence after each step (row 0: before)
+    evidence: np.ndarray  # (T + 1, k) evidence of `classes` after each step (row 0: before)
+    classes: tuple  # the k classes kept: those with the most evidence at T
     membrane_readout: bool  # evidence is the output membrane (else cumulative spikes)
     answer: str  # "label 7 · SNN says 7 at T"
     evaluation: EvaluationCurves | None = None
@@ -107,11 +110,14 @@ def snapshot(session: Session, name: str, evaluation: EvaluationCurves | None = 
     T = int(session.timesteps)
     pred = int(rec.predictions(T - 1)[0])
     snn = str(pred) if pred >= 0 else "nothing"
+    evidence = class_evidence(rec)
+    classes = sorted(np.argsort(-evidence[-1], kind="stable")[:EVIDENCE_CLASSES].tolist())
     return RunSnapshot(
         name=name, params={k: getattr(session, k) for k in CHOICES}, dt_ms=session.dt_ms,
         layer_names=tuple(session.layer_names),
         layer_spikes=rec.layer_spikes[:, 0].cpu().numpy().astype(np.int64),
-        evidence=class_evidence(rec), membrane_readout=membrane_readout(rec),
+        evidence=evidence[:, classes], classes=tuple(classes),
+        membrane_readout=membrane_readout(rec),
         answer=f"label {session.label} · SNN says {snn} at T", evaluation=evaluation)
 
 

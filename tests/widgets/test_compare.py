@@ -10,6 +10,7 @@ import pytest
 
 from widgets.compare import ACCURACY_TITLE, CompareView, accuracy_plot
 from widgets.history import (
+    EVIDENCE_CLASSES,
     HISTORY_SIZE,
     LIVE,
     decode_pin,
@@ -83,7 +84,8 @@ def test_history_is_bounded_and_labels_name_the_differing_parameters(view, sessi
     assert run_labels(*view.history.compared()) == (a.name, a.name)
     # the snapshot is small: per-step totals and class evidence, no spike trains
     assert a.layer_spikes.shape == (session.timesteps, len(session.layer_names))
-    assert a.evidence.shape[0] == session.timesteps + 1
+    assert a.evidence.shape == (session.timesteps + 1, len(a.classes))
+    assert len(a.classes) <= EVIDENCE_CLASSES
 
 
 def test_pin_url_round_trip(session):
