@@ -23,11 +23,15 @@ pytestmark = pytest.mark.ui
 
 
 def open_page(browser, url):
+    """The dashboard at ``url``, its session drawn and its keyboard shortcuts listening (the
+    listener is rendered after the page's first paint: a key pressed before it is lost)."""
     pg = browser.new_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
     pg.errors = []
     watch_errors(pg, pg.errors)
     pg.goto(url, timeout=120_000)
     readout(pg)
+    pg.wait_for_function("() => document.documentElement.dataset.shortcuts === 'on'",
+                         timeout=60_000)
     return pg
 
 
