@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import holoviews as hv
 import numpy as np
 import panel as pn
 import param
@@ -23,13 +22,12 @@ from .base import (
     bokeh_pane,
     compact_legend,
     help_text,
-    hv_pane,
     layer_color,
     legend_proxy,
     live_figure,
 )
 from .graph_view import NetworkGraphView
-from .layer_error import layer_error_plot
+from .layer_error import layer_errors
 from .spatial import SpatialView
 
 #: Above this many neurons the activation-vs-rate scatter is a 2-D histogram of
@@ -122,11 +120,8 @@ class ActivityView(View):
         s = self.session
         self.graph = NetworkGraphView(s)
         self.spatial = SpatialView(s)
-        # the layer errors (HoloViews) redraw on this stream's events: once per shown run
-        self._run_stream = hv.streams.Stream.define("Run", version=0)()
-        self.errors = hv.DynamicMap(lambda version: layer_error_plot(self.session),
-                                    streams=[self._run_stream])
         self._build_bars()
+        self._build_errors()
         self.table = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.ttfs = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.suggestion = pn.pane.Alert("", alert_type="info", sizing_mode="stretch_width")
@@ -147,7 +142,7 @@ class ActivityView(View):
         t = s.t
         if "version" in changed:
             self._new_run()
-            self._run_stream.event(version=s.version)
+            self._update_errors()
             self.ttfs.object = ttfs_table(s)
         if changed & {"t", "version"}:
             self.table.object = activity_table(s, t)
@@ -202,6 +197,29 @@ class ActivityView(View):
             self.bars.data.update(rate=rate, saturated=sat, silent=sil,
                                   top=[a + b for a, b in zip(sat, sil)])
         self.rates.y_range.end = max(rate + [1.0]) * 1.15
+
+    # ------------------------------------------------------------------ the layer errors
+    def _build_errors(self) -> None:
+        """:func:`layer_errors` over time, one line per layer: computed once per run."""
+        self.errors = live_figure("Rate error per layer vs ANN", 240, 1.0, (0, 1),
+                                  ylabel="mean |rate - ANN|",
+                                  tooltips=[("layer", "@name"), ("time", "$x{0} ms"),
+                                            ("error", "$y{0.000}")])
+        self.error_lines = ColumnDataSource({"xs": [], "ys": [], "name": [], "color": []})
+        self.errors.multi_line("xs", "ys", source=self.error_lines, color="color",
+                               line_width=2, legend_field="name")
+        self.errors.legend.location = "top_right"
+        self.errors.legend.label_text_font_size = "10px"
+
+    def _update_errors(self) -> None:
+        s = self.session
+        err = layer_errors(s)
+        t_ms = np.arange(1, len(err) + 1) * s.dt_ms
+        self.error_lines.data = {"xs": [t_ms] * err.shape[1], "ys": list(err.T),
+                                 "name": list(s.layer_names),
+                                 "color": [layer_color(l) for l in range(err.shape[1])]}
+        self.errors.x_range.update(start=0, end=float(t_ms[-1]) if len(t_ms) else 1.0)
+        self.errors.y_range.update(start=0, end=max(float(err.max()), 1e-3) * 1.05)
 
     # ------------------------------------------------------------------ the scatter
     def _build_scatter(self) -> None:
@@ -275,5 +293,5 @@ class ActivityView(View):
         plots = pn.Row(bokeh_pane(self.rates), bokeh_pane(self.shares),
                        bokeh_pane(self.scatter), sizing_mode="stretch_width")
         return pn.Column(self.suggestion, plots, self.table, self.ttfs, help_text(self.help),
-                         hv_pane(self.errors), self.graph, self.spatial,
+                         bokeh_pane(self.errors), self.graph, self.spatial,
                          sizing_mode="stretch_width")
