@@ -47,16 +47,16 @@ def test_arrow_keys_step_and_space_runs_and_pauses(browser, server):  # noqa: F8
     page.keyboard.press(" ")
     wait_for_readout(page, lambda r: r[0] >= 4)  # Run animates
     page.keyboard.press(" ")
-    page.wait_for_timeout(1000)  # frames in flight land
+    page.wait_for_timeout(600)  # frames in flight land
     t = readout(page)[0]
-    page.wait_for_timeout(1000)
+    page.wait_for_timeout(600)  # Run at 20 steps/s would move 12 steps
     assert readout(page)[0] == t < 100, "space did not pause Run"
     # keys typed into a text field are the field's, not shortcuts
     field = page.locator("input[type=text]:visible").first
     field.click()
     field.press("ArrowRight")
     field.press("ArrowLeft")
-    page.wait_for_timeout(500)
+    page.wait_for_timeout(300)
     assert readout(page)[0] == t
     assert page.errors == [], page.errors
     page.close()
@@ -108,9 +108,10 @@ def tabs_server():
     yield f"http://127.0.0.1:{port}/app_lazy_tabs"
     proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
+        proc.wait(2)
+    except subprocess.TimeoutExpired:  # a training thread holds it: nothing to keep
         proc.kill()
+        proc.wait()
 
 
 def shown_plots(page, n: int, timeout: float = 60.0) -> list[dict]:
