@@ -5,6 +5,7 @@ each view (``RasterView``, ``MembraneView``, ...) takes a :class:`Session` and n
 """
 
 from .activity import ActivityView
+from .compare import CompareView
 from .confusion import EvaluationView
 from .controls import ControlsView
 from .dashboard import Dashboard
@@ -16,4 +17,4 @@ from .session import Session
 from .tradeoff import TradeoffView
 
 __all__ = ["Dashboard", "Session", "ControlsView", "RasterView", "MembraneView", "InputView",
-           "EvidenceView", "ActivityView", "EvaluationView", "TradeoffView"]
+           "EvidenceView", "ActivityView", "EvaluationView", "TradeoffView", "CompareView"]

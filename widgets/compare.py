@@ -170,7 +170,8 @@ class CompareView(View):
         self._stale = True
         self.body = pn.Column(sizing_mode="stretch_width")
         self.history.param.watch(self._changed, ["runs", "a", "b"])
-        s.param.watch(self._changed, ["evaluation", "version", "platform"])
+        s.param.watch(self._changed, "platform")
+        s.param.watch(self._live_changed, ["evaluation", "version"])
         self._changed()
 
     # ------------------------------------------------------------------ actions
@@ -245,6 +246,10 @@ class CompareView(View):
     def _shown(self) -> None:
         if self.on_screen and self._stale:  # something changed while hidden
             self.redraw()
+
+    def _live_changed(self, *_) -> None:
+        if LIVE in (self.history.a, self.history.b):  # two pinned runs do not change
+            self._changed()
 
     def _changed(self, *_) -> None:
         self._stale = True

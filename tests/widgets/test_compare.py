@@ -147,3 +147,19 @@ def test_simulate_reruns_a_pinned_configuration_and_refuses_one_that_does_not_ru
     assert set(run.evaluation.edp_js) >= {"Loihi"}
     with pytest.raises(ValueError, match="does not accept input"):
         simulate(dict(params, dataset="mnist1d"), "pin 10")
+
+
+def test_the_comparison_is_drawn_only_on_screen_and_only_when_its_runs_change(view, session):
+    view.pin()
+    session.sample = 1
+    drawn = view.body.objects[0]
+    view.on_screen = False  # its tab is hidden: changes wait
+    session.sample = 2
+    assert view.body.objects[0] is drawn
+    view.on_screen = True  # shown again: drawn once, with the live run of now
+    assert view.body.objects[0] is not drawn
+    view.pin()
+    view.history.b = view.history.runs[0].name  # two pinned runs: the live run does not count
+    drawn = view.body.objects[0]
+    session.sample = 3
+    assert view.body.objects[0] is drawn
