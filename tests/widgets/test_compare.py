@@ -163,3 +163,21 @@ def test_the_comparison_is_drawn_only_on_screen_and_only_when_its_runs_change(vi
     drawn = view.body.objects[0]
     session.sample = 3
     assert view.body.objects[0] is drawn
+
+
+@pytest.mark.parametrize("change, labels", [
+    ({"code": "pattern"}, ("rate ({})", "pattern (live)")),
+    ({"reset": "zero"}, ("reset subtract ({})", "reset zero (live)")),
+])
+def test_obvious_comparisons_draw_every_plot(view, session, change, labels):
+    session.evaluate(blocking=True)
+    pinned = view.pin()
+    session.param.update(**change)
+    session.evaluate(blocking=True)
+    a, b = view.history.compared()
+    assert run_labels(a, b) == (labels[0].format(pinned.name), labels[1])
+    assert a.evaluation is not None and b.evaluation is not None
+    plots = [pane.object for row in view.body.objects[0].objects[1:] for pane in row.objects]
+    assert len(plots) == 7  # accuracy, error vs ops, EDP, spikes x 2, class evidence x 2
+    for plot in plots:
+        hv.render(plot, backend="bokeh")
