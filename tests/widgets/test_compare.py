@@ -26,7 +26,7 @@ from widgets.session import CHOICES, Session
 
 @pytest.fixture(scope="module")
 def session(one_thread):
-    return Session(model="digits-mlp", timesteps=40, eval_samples=20)
+    return Session(model="digits-mlp", timesteps=40, eval_samples=10)
 
 
 @pytest.fixture()
@@ -165,17 +165,15 @@ def test_the_comparison_is_drawn_only_on_screen_and_only_when_its_runs_change(vi
     assert view.body.objects[0] is drawn
 
 
-@pytest.mark.parametrize("change, labels", [
-    ({"code": "pattern"}, ("rate ({})", "pattern (live)")),
-    ({"reset": "zero"}, ("reset subtract ({})", "reset zero (live)")),
-])
-def test_obvious_comparisons_draw_every_plot(view, session, change, labels):
+def test_rate_vs_pattern_draws_every_plot(view, session):
+    """The pattern code answers by its output membrane: evidence of another kind."""
     session.evaluate(blocking=True)
     pinned = view.pin()
-    session.param.update(**change)
+    session.code = "pattern"
     session.evaluate(blocking=True)
     a, b = view.history.compared()
-    assert run_labels(a, b) == (labels[0].format(pinned.name), labels[1])
+    assert run_labels(a, b) == (f"rate ({pinned.name})", "pattern (live)")
+    assert b.membrane_readout and not a.membrane_readout
     assert a.evaluation is not None and b.evaluation is not None
     plots = [pane.object for row in view.body.objects[0].objects[1:] for pane in row.objects]
     assert len(plots) == 7  # accuracy, error vs ops, EDP, spikes x 2, class evidence x 2
