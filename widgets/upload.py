@@ -41,8 +41,8 @@ class UploadView(View):
     help = (f"ONNX, safetensors or torch.save(state_dict) of a zoo architecture, up to "
             f"{MAX_UPLOAD_BYTES // 1_000_000} MB; TorchScript (code) only when the server is "
             f"started with --trust-uploaded-code. Pickled objects that would run code are "
-            f"refused unopened. The model joins the model list of this session only. A 'Download "
-            f"run' file (.npz) loads back here and restores that run's view.")
+            f"refused unopened. The model joins the model list of this session only. A run file "
+            f"saved with Export (.npz) loads back here and restores that run's view.")
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)
