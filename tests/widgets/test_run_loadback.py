@@ -174,3 +174,12 @@ def test_a_refused_run_leaves_only_valid_choices_on_offer(exported, other):
     with pytest.raises(Exception, match="do not run here"):
         other.load_run_file(with_meta(data, encoding="events"), "events.npz")
     assert other.param.sample.bounds == bounds and other.param.encoding.objects == encodings
+
+
+def test_a_run_of_a_trained_event_snn_restores_from_an_ann_session(other):
+    src = Session(model="events-classifier")
+    src.t = 5
+    res = other.load_run_file(src.export_run(), "events.npz")
+    assert res.matches, res.differences
+    assert (other.model, other.encoding, other.timesteps, other.t) == \
+        ("events-classifier", "events", src.timesteps, 5)
