@@ -140,8 +140,8 @@ class CompareView(View):
             f"{HISTORY_SIZE} pins are kept). Change a parameter (code, percentile, reset, ...) and "
             "compare: curves are overlaid, labelled by the parameters the runs differ in; "
             "spikes per layer and class evidence of the sample are side by side. Evaluate "
-            "both runs the test-set curves of any run compared that lacks them (on the "
-            "number of test samples of the Evaluation tab). The URL keeps the pinned "
+            "both runs computes the test-set curves of a run compared that lacks them (on "
+            "the number of test samples of the Evaluation tab). The URL keeps the pinned "
             "configuration: opened elsewhere it simulates and evaluates it again.")
 
     def __init__(self, session=None, **params):
@@ -151,13 +151,12 @@ class CompareView(View):
         self.pin_button = pn.widgets.Button(label="Pin run", color="primary",
                                             sizing_mode="stretch_width",
                                             description="Keep this run to compare it with "
-                                                        "later ones (Compare tab).")
+                                                        "later ones (Compare runs tab).")
         self.evaluate_button = pn.widgets.Button(label="Evaluate both runs", width=170)
         self.clear_button = pn.widgets.Button(label="Clear pins", width=100)
         self.a_select = pn.widgets.Select(label="Run A", width=200)
         self.b_select = pn.widgets.Select(label="Run B", width=200)
         self.status = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self.busy = False
         self.pin_button.on_click(lambda e: self.pin())
         self.evaluate_button.on_click(lambda e: self.evaluate_missing())
         self.clear_button.on_click(lambda e: self.history.clear())
@@ -202,7 +201,8 @@ class CompareView(View):
         if todo:
             self.status.object = "Evaluating the pinned run..."
             self._work(todo, self.session.eval_samples, add=False)
-        self._evaluate_live()
+        if LIVE in (r.name for r in runs):
+            self._evaluate_live()
 
     def _evaluate_live(self) -> None:
         if self.history.live_evaluation() is None:
@@ -210,7 +210,6 @@ class CompareView(View):
 
     def _work(self, todo, eval_samples: int, add: bool) -> None:
         on_ui = ui_runner()
-        self.busy = True
 
         def work():
             for name, params in todo:
@@ -225,7 +224,6 @@ class CompareView(View):
         threading.Thread(target=work, daemon=True, name="spikescope-compare").start()
 
     def _done(self, run: RunSnapshot | None, msg: str, add: bool) -> None:
-        self.busy = False
         if run is None:
             self.status.object = escape_text(msg)
             if add:  # a configuration from the URL: said on every tab, and out of the URL
