@@ -1,34 +1,53 @@
-"""Dashboard speed, server side: parameter change -> all plots updated, and Run frame rate.
+"""Dashboard speed and memory at research scale (issue 24's table), server side.
 
 Builds the served dashboard's Bokeh models in a Document (as `panel serve` does for a browser
-session, Simulation tab visible), then times, for the default model, one sample, T = 100:
+session, Simulation tab open; changes are serialized into the PATCH-DOC message a browser would
+receive) and, for each model, measures:
 
-- change: a parameter change (percentile, threshold, encoding, sample; cycled) until every
-  visible plot has recomputed and updated its Bokeh models, and the document changes are
-  serialized into the PATCH-DOC message a browser would receive; median over the changes.
-  The first visit of a parameter set includes conversion; revisits hit the per-session cache.
-- run: one animation frame of Run at one step per frame (cursor +1 step, every visible view
-  updated, PATCH-DOC serialized); the rendered steps per second are 1 / median frame time.
-  Then a real-time Run: `Session.tick` called at its animation period for T steps, reporting
-  the steps/s the cursor actually advanced and the frames rendered (Run advances by elapsed
-  time, so it skips steps instead of slowing down when frames are late).
+- percentile -> views + patch: a percentile change until every visible view has updated and
+  its patch is serialized; "new" visits a percentile for the first time (conversion included),
+  "cached" revisits one (the session's network cache); medians.
+- Step: one Step (cursor +1, views updated, patch serialized); median over ``--steps``.
+- Run T steps at 25/s: ``Session.tick`` called at its animation period until T, wall time
+  (ideal T / 25 s).
+- Evaluate N samples: ``Session.evaluate`` (blocking) on the first ``--eval-samples`` test
+  samples, wall time.
+- server RSS after load -> after evaluation (this process; the session holds its caches).
 
-Targets (issue 4): change <= 100 ms median, Run >= 20 rendered steps/s.
-Usage: python benchmarks/dashboard_speed.py [--repeats N] [--frames N] [--threads K]
+Models: digits-cnn (zoo, 3,146 neurons), ``mid`` (a VGG for 1x28x28 with conv widths
+20-40-80-80, 31,498 neurons) and ``vgg`` (tests/large_network.py, 100,618 neurons); the last two
+are trained briefly on digits28 (as tests/large_network.py does), exported to ONNX and
+uploaded into the session as a user would. The browser-side slider latency is
+benchmarks/browser_latency.py's.
+
+Usage: python benchmarks/dashboard_speed.py [--models digits-cnn,mid,vgg] [--steps 20]
+       [--eval-samples 360] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import panel as pn
+import psutil
 import torch
 from bokeh.document import Document
 from bokeh.protocol import Protocol
+from torch import nn
 
+from spikescope import datasets
 from widgets import Dashboard
+from widgets.catalog import release_memory
+
+# after the packages: tests/ holds a tests/widgets folder
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
+from large_network import onnx_bytes, trained_vgg28  # noqa: E402
+
+PERCENTILES = (99.0, 99.5, 99.99, "max")  # then back to each: cached
 
 
 class PatchCounter:
@@ -47,79 +66,119 @@ class PatchCounter:
         self.events.clear()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=3, help="passes over the parameter cycle")
-    ap.add_argument("--frames", type=int, default=99, help="Run frames to time")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (the app uses 1)")
-    ap.add_argument("--speed", type=int, default=100, help="speed (steps/s) of the real-time Run")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+def mid_vgg(steps: int = 60, batch: int = 32) -> nn.Sequential:
+    """The mid-sized network: tests/large_network.vgg28 with conv widths 20-40-80-80 (31,498
+    neurons), trained like it (Adam, ``steps`` batches of digits28)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 20, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Conv2d(20, 40, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Conv2d(40, 80, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(80, 80, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Flatten(), nn.Linear(80 * 3 * 3, 128), nn.ReLU(), nn.Linear(128, 10))
+    x, y = datasets.load("digits28", "train")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        i = torch.randint(len(y), (batch,), generator=g)
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x[i]), y[i]).backward()
+        opt.step()
+    return model.eval()
 
+
+def rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def timed(fn, patches: PatchCounter) -> float:
+    t0 = time.perf_counter()
+    fn()
+    patches.flush()
+    return time.perf_counter() - t0
+
+
+def measure(name: str, args) -> dict:
+    """One row of the table for model ``name``."""
+    release_memory()
     dash = Dashboard()
     s = dash.session
     doc = Document()
-    doc.add_root(pn.panel(dash).get_root(doc))  # as a served session: changes become events
+    doc.add_root(pn.panel(dash).get_root(doc))
     patches = PatchCounter(doc)
-    print(f"model {s.model}, data {s.dataset}, T = {s.timesteps}, layers {s.layer_names}")
-    s.t = 50  # warm-up: first renders
-    s.t = 0
+    if name in ("mid", "vgg"):
+        model = mid_vgg() if name == "mid" else trained_vgg28()
+        s.load_upload(onnx_bytes(model), f"{name}.onnx")
+    else:
+        s.model = name
+    assert not s.error, s.error
+    patches.flush()
+    release_memory()
+    rss_load = rss_mb()
+    s.t = 10  # warm-up: first renders
     patches.flush()
 
-    changes = [("percentile", v) for v in (99.0, 99.5, 99.99, "max", 99.9)]
-    changes += [("threshold", 0.8), ("threshold", 1.0), ("encoding", "poisson"),
-                ("encoding", "analog"), ("sample", 1), ("sample", 0)]
-    times = []
-    s.t = 20
-    patches.flush()
-    patches.bytes.clear()
-    for _ in range(args.repeats):
-        for name, value in changes:
-            t0 = time.perf_counter()
-            setattr(s, name, value)
-            patches.flush()
-            times.append(time.perf_counter() - t0)
-            assert not s.error, s.error
-    first = times[: len(changes)]
-    print(f"parameter change -> plots updated: median {1e3 * statistics.median(times):.1f} ms "
-          f"over {len(times)} changes (first pass, with conversions: median "
-          f"{1e3 * statistics.median(first):.1f} ms, max {1e3 * max(first):.1f} ms); "
-          f"median patch {statistics.median(patches.bytes) / 1e3:.0f} kB")
+    new, cached = [], []
+    for p in (*PERCENTILES, 99.9):
+        new.append(timed(lambda p=p: setattr(s, "percentile", p), patches))
+    n_new = len(patches.bytes)
+    for p in (*PERCENTILES, 99.9):
+        cached.append(timed(lambda p=p: setattr(s, "percentile", p), patches))
+    assert not s.error, s.error
+    kb = [b / 1e3 for b in patches.bytes]
 
-    frames = []
-    patches.bytes.clear()
     s.t = 0
     patches.flush()
-    patches.bytes.clear()
-    for _ in range(min(args.frames, s.timesteps)):
-        t0 = time.perf_counter()
-        s.advance(1)
-        patches.flush()
-        frames.append(time.perf_counter() - t0)
-    med = statistics.median(frames)
-    print(f"Run: median frame {1e3 * med:.1f} ms -> {1 / med:.1f} rendered steps/s "
-          f"(at 1 step per frame; {len(frames)} frames; median patch "
-          f"{statistics.median(patches.bytes) / 1e3:.1f} kB)")
+    steps = [timed(lambda: setattr(s, "step", True), patches) for _ in range(args.steps)]
 
-    if not hasattr(s, "_tick_due"):  # older Session: tick advances a fixed number of steps
-        return
-    s.speed = args.speed
-    s.t = 0
+    s.speed, s.t = 25, 0
+    patches.flush()
     s.run = True
-    patches.flush()
     period = s.period_ms() / 1000
-    n_frames, t0 = 0, time.perf_counter()
+    t0 = time.perf_counter()
     next_frame = t0
     while s.running:
         next_frame += period
         s.tick()
         patches.flush()
-        n_frames += 1
         time.sleep(max(0.0, next_frame - time.perf_counter()))
-    wall = time.perf_counter() - t0
-    print(f"real-time Run at speed {args.speed} steps/s, {1e3 * period:.0f} ms period: "
-          f"{s.timesteps} steps in {wall:.2f} s = {s.timesteps / wall:.1f} steps/s, "
-          f"{n_frames} frames")
+    run_s = time.perf_counter() - t0
+
+    s.eval_samples = args.eval_samples
+    t0 = time.perf_counter()
+    s.evaluate(blocking=True)
+    eval_s = time.perf_counter() - t0
+    assert s.evaluation is not None, s.error
+    rss_eval = rss_mb()
+    row = {"model": name, "neurons": sum(s.net.n_neurons), "T": s.timesteps,
+           "pct_new_ms": 1e3 * statistics.median(new), "pct_cached_ms":
+           1e3 * statistics.median(cached), "patch_kb": statistics.median(kb[:n_new]),
+           "patch_cached_kb": statistics.median(kb[n_new:]),
+           "step_ms": 1e3 * statistics.median(steps), "run_s": run_s,
+           "eval_s": eval_s, "rss_load": rss_load, "rss_eval": rss_eval}
+    s.close()
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="digits-cnn,mid,vgg")
+    ap.add_argument("--steps", type=int, default=20, help="Steps to time")
+    ap.add_argument("--eval-samples", type=int, default=360)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (the app uses 1)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print("| model | neurons | server: percentile -> views + patch (new / cached) | Step | "
+          f"Run T steps at 25/s | Evaluate {args.eval_samples} samples | "
+          "RSS after load -> after evaluation |")
+    print("|---|---|---|---|---|---|---|")
+    for name in args.models.split(","):
+        r = measure(name, args)
+        print(f"| {r['model']} | {r['neurons']:,} | {r['pct_new_ms']:.0f} / "
+              f"{r['pct_cached_ms']:.0f} ms ({r['patch_kb']:.0f} / {r['patch_cached_kb']:.0f}"
+              f" kB) | {r['step_ms']:.0f} ms | {r['run_s']:.1f} s (T = {r['T']}, ideal "
+              f"{r['T'] / 25:.1f}) | {r['eval_s']:.1f} s | {r['rss_load']:.0f} -> "
+              f"{r['rss_eval']:.0f} MB |", flush=True)
 
 
 if __name__ == "__main__":
