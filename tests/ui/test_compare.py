@@ -79,7 +79,7 @@ def assert_visible(plot, labels) -> None:
 
 
 def test_pin_rate_switch_to_ttfs_and_the_url_shows_both(browser, server):  # noqa: F811
-    pg = open_page(browser, server + "?eval_samples=20")
+    pg = open_page(browser, server + "?eval_samples=10&timesteps=40")
     pg.get_by_role("button", name="Pin run").click()
     pg.locator("select", has=pg.locator("option", has_text="ttfs-clamped")).first \
         .select_option("ttfs")
