@@ -2,7 +2,9 @@
 
 Sparse layers draw every spike as a square glyph; layers that can hold more spikes than a
 browser draws comfortably are drawn as a 2-D histogram image (spikes per step and block of
-neighbouring neurons, at most ``MAX_ROWS`` rows). Each plot is built once per network
+neighbouring neurons, at most ``MAX_ROWS`` rows). Zoomed in to at most ``MAX_ROWS`` neurons, a
+dense layer's image shows those neurons one row each (re-read from the recording: the bytes
+stay bounded), and zoomed out the blocks again. Each plot is built once per network
 structure; a cursor move sends only the steps between the old and the new cursor (new spikes
 are streamed, image columns patched; moving a sparse layer back replaces its spikes). Clicking
 a raster adds that neuron's membrane trace.
@@ -45,6 +47,7 @@ class _LayerSpikes:
     offsets: np.ndarray  # (T + 1,) spikes of the first t steps are [0, offsets[t])
     image: np.ndarray | None  # (rows, T) spikes per block of `block` neurons and step
     block: int
+    train: np.ndarray  # (T, n) the layer's spikes (a view of the recording)
 
 
 def layer_spikes(session, layer: int, dense: bool) -> _LayerSpikes:
@@ -61,7 +64,8 @@ def layer_spikes(session, layer: int, dense: bool) -> _LayerSpikes:
         padded[:, :n] = train
         image = np.ascontiguousarray(padded.reshape(T, rows, block).sum(2).T)
     return _LayerSpikes(time=(ti * session.dt_ms).astype(np.float64),
-                        neuron=ni.astype(np.float64), offsets=offsets, image=image, block=block)
+                        neuron=ni.astype(np.float64), offsets=offsets, image=image, block=block,
+                        train=train)
 
 
 class _LayerPlot:
@@ -94,23 +98,56 @@ class _LayerPlot:
                              color=color, line_color=None)
         self.cursor = cursor_line(self.fig)
         self.fig.on_event(events.Tap, lambda e: on_tap(x=e.x, y=e.y))
+        self.rows: tuple[int, int] | None = None  # neurons shown one per row (zoomed in)
+        if dense:
+            self.fig.on_event(events.RangesUpdate, lambda e: self.zoom(e.y0, e.y1))
 
     def _empty(self) -> dict:
         if self.dense:
             return {"image": [], "x": [], "y": [], "dw": [], "dh": []}
         return {"time": np.zeros(0), "neuron": np.zeros(0)}
 
+    def _full(self) -> np.ndarray:
+        """The whole run's image as shown: blocks of neurons, or single neurons zoomed in."""
+        sp = self.spikes
+        if self.rows is None:
+            return sp.image
+        lo, hi = self.rows
+        return np.ascontiguousarray(sp.train[:, lo:hi].T, dtype=np.float32)
+
     def _image(self, t: int) -> dict:
         """The whole run's image with the steps from t on blank (NaN is transparent)."""
         sp, s = self.spikes, self.session
-        img = sp.image.copy()
+        img = self._full().copy()
         img[:, t:] = np.nan
-        return {"image": [img], "x": [0.0], "y": [-0.5], "dw": [s.timesteps * s.dt_ms],
-                "dh": [img.shape[0] * sp.block]}
+        lo, rows = (-0.5, img.shape[0] * sp.block) if self.rows is None else \
+            (self.rows[0] - 0.5, img.shape[0])
+        return {"image": [img], "x": [0.0], "y": [lo], "dw": [s.timesteps * s.dt_ms],
+                "dh": [rows]}
+
+    def zoom(self, y0: float | None, y1: float | None) -> None:
+        """Show neurons [y0, y1] one row each when at most ``MAX_ROWS`` of them are visible
+        (with a margin each side for panning, ``MAX_ROWS`` + 2 rows at most), else the
+        blocks again."""
+        if self.spikes is None or y0 is None or y1 is None:
+            return
+        span = y1 - y0
+        if span <= MAX_ROWS:
+            margin = min(span, MAX_ROWS - span) / 2  # at most MAX_ROWS + 2 rows in all
+            lo = int(np.clip(np.floor(y0 - margin), 0, self.n))
+            rows = (lo, int(np.clip(np.ceil(y1 + margin) + 1, lo, self.n)))
+        else:
+            rows = None
+        if rows == self.rows or (rows is not None and self.rows is not None
+                                 and self.rows[0] <= int(y0) and int(y1) < self.rows[1]):
+            return  # what is visible is drawn already
+        self.rows = rows
+        self.mapper.high = max(float(self._full().max()), 1.0)
+        self.source.data = self._image(self.shown)
 
     def _patch_columns(self, t0: int, t1: int, blank: bool) -> None:
         """Fill (or blank) the image columns of steps [t0, t1) in the browser."""
-        block = self.spikes.image[:, t0:t1]
+        block = self._full()[:, t0:t1]
         if blank:
             block = np.full_like(block, np.nan)
         self.source.patch({"image": [((0, slice(None), slice(t0, t1)), block.ravel())]})
@@ -124,7 +161,7 @@ class _LayerPlot:
     def new_recording(self, t: int) -> None:
         self.spikes = layer_spikes(self.session, self.l, self.dense)
         if self.dense:
-            self.mapper.high = max(float(self.spikes.image.max()), 1.0)
+            self.mapper.high = max(float(self._full().max()), 1.0)
             self.source.data = self._image(t)
         else:
             self.source.data = self._rows(0, t)
@@ -151,8 +188,9 @@ class RasterView(View):
     help = ("Each dot is one spike: time of the step (ms) on x, neuron index (flattened "
             "channel x row x column) on y, one color per layer. Large layers are shaded as a "
             "2-D histogram (darker = more spikes in that step and block of neighbouring "
-            "neurons). Spikes are drawn up to the time cursor t (dotted line). Click a "
-            "neuron's row to add its membrane trace.")
+            "neurons); zoom in (box or wheel zoom) to 256 neurons or fewer to see each "
+            "neuron on its own row. Spikes are drawn up to the time cursor t (dotted line). "
+            "Click a neuron's row to add its membrane trace.")
 
     def __init__(self, session=None, **params):
         super().__init__(session, **params)

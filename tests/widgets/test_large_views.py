@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -228,3 +229,23 @@ def test_a_click_on_the_100k_raster_adds_a_trace_without_running(vgg, monkeypatc
     monkeypatch.undo()
     again = vgg.net.run(vgg.x, vgg.timesteps, neurons={0: [missing]})
     assert torch.equal(torch.as_tensor(vgg.membrane_of(0, missing)), again.membrane[0][:, 0, 0])
+
+
+def test_zooming_into_a_dense_raster_shows_single_neurons(vgg):
+    from widgets.raster import MAX_ROWS, RasterView
+
+    raster = RasterView(vgg)
+    conv1 = raster.layers[0]
+    assert conv1.dense and conv1.spikes.block > 1, "conv1 is drawn in blocks at full view"
+    vgg.t = vgg.timesteps
+    conv1.zoom(1000.0, 1100.0)
+    lo, hi = conv1.rows
+    assert lo <= 1000 and hi > 1100 and hi - lo <= MAX_ROWS + 2
+    img = conv1.source.data["image"][0]
+    want = vgg.recording.spike_trains[0][:, 0, lo:hi].T.float().numpy()
+    assert (img == want).all(), "zoomed in, each row is one neuron's spikes"
+    assert conv1.source.data["y"][0] == lo - 0.5 and conv1.source.data["dh"][0] == hi - lo
+    vgg.t = 10  # the cursor still patches the zoomed image
+    assert np.isnan(conv1.source.data["image"][0][:, 10:]).all()
+    conv1.zoom(0.0, float(conv1.n))
+    assert conv1.rows is None and conv1.source.data["image"][0].shape[0] <= MAX_ROWS
