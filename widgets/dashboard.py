@@ -325,7 +325,7 @@ class Dashboard(pn.viewable.Viewer):
                 notes.append(f"ignored URL parameter {e}.")
                 refused["traces"] = query["traces"]
             else:
-                self._trace(traces)
+                s.set_traces(traces)
         if "pin" in query:
             try:
                 params = decode_pin(query["pin"], s)
@@ -348,14 +348,6 @@ class Dashboard(pn.viewable.Viewer):
         s.param.watch(lambda e: loc.update_query(traces=encode_traces(e.new)), "traces")
         self.compare.history.param.watch(self._url_pin, ["runs", "a", "b"])
         s.param.watch(self._url_pin, "version")
-
-    def _trace(self, traces: list[tuple[int, int]]) -> None:
-        """Trace exactly ``traces`` (re-recorded if the membrane limit left one out)."""
-        s = self.session
-        s.traces = traces
-        kept = getattr(s.recording, "membrane_neurons", None)
-        if kept is not None and any(i not in set(kept[l].tolist()) for l, i in traces):
-            s.recompute()
 
     def _url_pin(self, *_) -> None:
         """The pinned run compared with the live one, relative to the live parameters."""
