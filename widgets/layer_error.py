@@ -24,7 +24,9 @@ def layer_errors(session) -> np.ndarray:
 
 
 def layer_error_plot(session) -> hv.Overlay:
-    """One curve per layer of :func:`layer_errors` against time (ms), ranges from the data."""
+    """One curve per layer of :func:`layer_errors` against time (ms), ranges from the data
+    (a HoloViews overlay for notebooks; the Activity tab draws :func:`layer_errors` in a figure
+    it updates in place, once per run)."""
     err = layer_errors(session)
     t_ms = np.arange(1, len(err) + 1) * session.dt_ms
     curves = [hv.Curve((t_ms, err[:, l]), "time (ms)", "mean |rate - ANN|", label=name).opts(
