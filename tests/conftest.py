@@ -34,3 +34,16 @@ def digits_cnn():
 @pytest.fixture(scope="session")
 def digits_mlp():
     return zoo.load("digits-mlp")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Wait for the dashboard's worker threads (evaluation, sweeps, the Jets stand-in and the
+    Learning rules tab train in daemon threads) before the interpreter exits: a daemon thread
+    still inside torch at exit aborts the process ("terminate called without an active
+    exception") and turns a green run into a crash."""
+    import threading
+
+    for th in threading.enumerate():
+        if th.daemon and th.is_alive() and th is not threading.current_thread() and (
+                th.name.startswith("spikescope-") or th.name == "evaluation"):
+            th.join(timeout=60)

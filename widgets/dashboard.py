@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import os
 import re
-import threading
 import urllib.parse
 
 import panel as pn
@@ -24,7 +22,6 @@ from .reconstruction import InputView
 from .session import Session
 from .tradeoff import TradeoffView
 from .transfer import UPLOAD_PREFIX
-from .uithread import ui_runner
 from .upload import UploadView
 
 TITLE = "spikescope: step a converted spiking network"
@@ -35,63 +32,6 @@ URL_PARAMS = ("model", "dataset", "sample", "code", "encoding", "percentile", "t
 LAZY_TABS = ("Sweeps", "Jets", "Learning rules")
 #: The run comparison's tab, after the lazy ones (tab indices in older URLs stay valid).
 COMPARE_TAB = "Compare runs"
-JETS_HELP = (
-    "The jet-tagging case (hls4ml LHC jets, 5 classes from 16 jet-substructure features) needs "
-    "the public data file, which is not shipped: download `hls4ml_lhc_jets_hlf` from OpenML "
-    "(ARFF or CSV, see `data/README.md`), train the jet-mlp once with "
-    "`python scripts/train_jets.py FILE`, then enter the file path (or set $SPIKESCOPE_JETS) "
-    "and press Load. The tab then shows the ANN and SNN confusion matrices side by side.")
-
-
-class JetsTab(pn.viewable.Viewer):
-    """A jet-data path input and, once loaded, :class:`widgets.jets.JetsView` (or why not)."""
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        self.path = pn.widgets.TextInput(name="Jet data file (ARFF / CSV / OpenML cache folder)",
-                                         value=os.environ.get("SPIKESCOPE_JETS", ""),
-                                         placeholder="/path/to/hls4ml_lhc_jets_hlf.arff",
-                                         sizing_mode="stretch_width")
-        self.load = pn.widgets.Button(label="Load", button_type="primary", width=90,
-                                      margin=(27, 5, 5, 5))
-        self.status = pn.pane.Alert(JETS_HELP, alert_type="info", sizing_mode="stretch_width")
-        self.body = pn.Column(sizing_mode="stretch_width")
-        self.load.on_click(self._on_load)
-
-    def _on_load(self, _=None) -> None:
-        path = self.path.value.strip() or None
-        on_ui = ui_runner()
-        self.load.disabled = True
-        self.status.param.update(object="Loading the jet data, converting and running the "
-                                        "SNN on the test set...", alert_type="info")
-
-        def work():
-            from .jets import JetsView
-
-            try:
-                view = JetsView.from_file(path)
-            except Exception as e:  # noqa: BLE001 - shown in the tab; the session keeps working
-                msg = (f"**Could not load the jet data**: {type(e).__name__}: "
-                       f"{escape_text(e)}")
-                on_ui(lambda: self._done(None, msg))
-                return
-            on_ui(lambda: self._done(view, None))
-
-        threading.Thread(target=work, daemon=True, name="spikescope-jets").start()
-
-    def _done(self, view, msg) -> None:
-        self.load.disabled = False
-        if view is None:
-            self.status.param.update(object=msg, alert_type="danger")
-            return
-        self.status.param.update(object="Jet data loaded.", alert_type="success")
-        self.body[:] = [view]
-
-    def __panel__(self):
-        return pn.Column(pn.Row(self.path, self.load, sizing_mode="stretch_width"),
-                         self.status, self.body, sizing_mode="stretch_width")
-
-
 def _sweeps(session: Session):
     """The Sweeps tab, on the session's model when the sweep can run it (zoo ANNs)."""
     from .sweeps import SweepSettings, SweepsView
@@ -101,12 +41,16 @@ def _sweeps(session: Session):
     return SweepsView(settings=SweepSettings(model=model))
 
 
-def _learning():
-    from .learning import EncoderExplorer
+def _jets():
+    from .jets import JetsTab
 
-    return pn.Column("Temporal spike encoders for 1-D signals (Neko 2021): the signal, its "
-                     "signed spikes and the reconstruction from them, live under the "
-                     "threshold.", EncoderExplorer(), sizing_mode="stretch_width")
+    return JetsTab()
+
+
+def _learning():
+    from .learning import LearningRulesTab
+
+    return LearningRulesTab()
 
 
 class Dashboard(pn.viewable.Viewer):
@@ -153,8 +97,7 @@ class Dashboard(pn.viewable.Viewer):
         self.top = pn.Row(sizing_mode="stretch_width")
         self._top_task = None
         self._layout_top()
-        self._lazy = {3 + i: f for i, f in enumerate((lambda: _sweeps(s), JetsTab,
-                                                          _learning))}
+        self._lazy = {3 + i: f for i, f in enumerate((lambda: _sweeps(s), _jets, _learning))}
         self.built: dict = {}  # lazy tab index -> its view, once shown
         # dynamic: only the open tab's models live in the browser (a page loads in about a
         # third of the time); app/main.py keeps hidden panes' stylesheets on this server
