@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import weakref
 
 import holoviews as hv
@@ -66,6 +67,10 @@ class _Frames:
         self.updates: list = []
         self.doc = pn.state.curdoc  # the session's document (None in a notebook or test)
         self._pending: set[str] = set()
+        # a change on a worker thread and the flush on the event loop: without the lock a
+        # flush between "none pending" and "add to pending" left changes that no flush would
+        # ever take, and the session's views stopped updating
+        self._lock = threading.Lock()
         session.param.watch(self._run, ["t", "version", "traces"])
 
     def _run(self, *events):
@@ -73,14 +78,17 @@ class _Frames:
         doc = self.doc
         if doc is not None and doc.session_context is not None and (
                 pn.state.curdoc is not doc or not pn.state._unblocked(doc)):
-            if not self._pending:
+            with self._lock:
+                first = not self._pending
+                self._pending |= changed
+            if first:
                 doc.add_next_tick_callback(self._flush)
-            self._pending |= changed
             return
         self._apply(changed)
 
     def _flush(self):
-        changed, self._pending = self._pending, set()
+        with self._lock:
+            changed, self._pending = self._pending, set()
         if changed:
             self._apply(changed)
 

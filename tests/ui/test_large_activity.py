@@ -147,6 +147,8 @@ def test_100k_network_on_the_activity_tab(browser, server, onnx):  # noqa: F811
           f"{max(m['bytes'] for m in frames) / 1e3:.0f} kB, total "
           f"{sum(m['bytes'] for m in frames) / 1e6:.2f} MB")
     assert wall <= 1.5 * ideal, f"Run took {wall:.2f} s for {T} steps at {SPEED}/s"
+    painted = [m for m in frames if m["bytes"] > 20_000]  # the tab's plots, not the readout
+    assert len(painted) >= 5, f"Run painted the Activity plots {len(painted)} times"
     assert max(m["bytes"] for m in frames) <= BUDGET_BYTES
     assert errors == [], errors
     page.close()
