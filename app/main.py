@@ -21,6 +21,7 @@ panel.reactive.CDN_DIST = LOCAL_DIST
 
 dashboard = Dashboard()
 # a closed page's networks, runs and evaluation go back to the system (Bokeh destroys the
-# session once its websocket has been closed for --unused-session-lifetime)
-pn.state.on_session_destroyed(lambda _context: dashboard.session.close())
+# session once its websocket has been closed for --unused-session-lifetime). The session is
+# bound now: this module's globals are gone by the time the hook runs.
+pn.state.on_session_destroyed(lambda _context, session=dashboard.session: session.close())
 dashboard.servable()

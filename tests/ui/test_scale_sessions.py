@@ -29,6 +29,8 @@ pytestmark = pytest.mark.ui
 LEFT_BEHIND_MB = 300
 STEP_MS = 300
 EVAL_SAMPLES = 60
+#: server URL -> file of its output
+SERVER_LOGS: dict = {}
 
 #: Click the Step button and resolve with the ms until the page shows ``want`` steps in the
 #: time readout, checked at every animation frame (through the panes' shadow roots).
@@ -52,17 +54,18 @@ TIMED_STEP = """([button, want]) => new Promise(resolve => {
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     """`panel serve app/` that destroys a closed page's session within ~9 s (the default
     waits 15 s after the websocket closes, checked every 17 s). Not much shorter: a session
     whose page has not connected its websocket within the lifetime is destroyed too (its
     page then gets a new session, without the page's resource settings)."""
     port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "panel.log"
     proc = subprocess.Popen(
         [sys.executable, "-P", "-m", "panel", "serve", "app/", "--port", str(port),
          "--num-threads", "2", "--allow-websocket-origin", f"127.0.0.1:{port}",
          "--check-unused-sessions", "1000", "--unused-session-lifetime", "8000"],
-        cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.DEVNULL,
+        cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=log.open("w"),
         stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     while True:
@@ -74,7 +77,9 @@ def server():
                 proc.kill()
                 raise RuntimeError("panel serve did not start") from None
             time.sleep(0.5)
-    yield f"http://127.0.0.1:{port}/app"
+    url = f"http://127.0.0.1:{port}/app"
+    SERVER_LOGS[url] = log  # checked for failed session hooks
+    yield url
     proc.terminate()
     proc.wait(10)
 
@@ -166,3 +171,6 @@ def test_large_network_evaluates_beside_a_stepping_session_and_gives_memory_back
           f"evaluations, {vgg_page.rss_mb + left:.0f} MB after the page closed")
     assert left <= LEFT_BEHIND_MB, \
         f"{left:.0f} MB of server memory stayed after the evaluated page closed"
+    failed = [line for line in SERVER_LOGS[server].read_text().splitlines()
+              if "on_session_destroyed" in line]
+    assert not failed, f"the closed session's cleanup failed: {failed}"
