@@ -121,6 +121,9 @@ class SpatialView(View):
         if not self.on_screen or not hasattr(self, "pane"):  # hidden, or in __init__
             return
         s = self.session
+        if self.layer is not None and self.layer not in s.layer_names:
+            self._layers()  # a new network whose frame came first: its layers, then redraw
+            return
         if self.layer is None:
             self._shape = None
             self.pane.object = figure(height=60, toolbar_location=None,

@@ -194,8 +194,9 @@ def test_recordings_are_bounded(monkeypatch):
     assert all(m.shape[2] <= session_mod.MEMBRANE_NEURONS + 2 for m in rec.membrane)
     for layer, i in s.traces:  # default traces are recorded
         assert i in set(rec.membrane_neurons[layer].tolist())
-    s.add_trace(0, 5)  # not among the recorded ones: recorded on demand
-    assert 5 in set(s.recording.membrane_neurons[0].tolist())
+    s.add_trace(0, 5)  # not among the recorded ones: replayed from the recorded spikes
+    assert 5 not in set(s.recording.membrane_neurons[0].tolist())
+    assert s.membrane_of(0, 5) is not None and len(s.membrane_of(0, 5)) == s.timesteps
     s.timesteps = 400
     assert s.timesteps == 150 and "limited to 150 steps" in s.notice
     assert s.recording.spike_trains[0].shape[0] == 150

@@ -181,3 +181,17 @@ def test_spike_marks_take_their_trace_color():
 def test_sweeps_tab_starts_on_the_session_model():
     d = Dashboard(Session(model="lenet5"))
     assert d.tab("Sweeps").settings.model == "lenet5"
+
+
+def test_activity_tab_follows_model_switches_with_and_without_conv_layers():
+    """The spatial maps' layer list follows a new network even when the frame arrives before
+    the list is rebuilt (it raised "'conv1' is not in list" and aborted the switch)."""
+    d = Dashboard()
+    d.tabs.active = 1  # the Activity tab on screen: its views draw on every change
+    spatial = d.activity.spatial
+    for model, layer in (("digits-mlp", None), ("lenet5", "conv1"), ("digits-cnn", "conv1")):
+        d.session.model = model
+        assert d.session.model == model and d.session.error == ""
+        assert spatial.layer == layer
+        title = spatial.pane.object.title.text
+        assert (title == "no convolutional layer") == (layer is None), title
