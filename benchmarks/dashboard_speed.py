@@ -12,7 +12,9 @@ receive) and, for each model, measures:
   (ideal T / 25 s).
 - Evaluate N samples: ``Session.evaluate`` (blocking) on the first ``--eval-samples`` test
   samples, wall time.
-- server RSS after load -> after evaluation (this process; the session holds its caches).
+- server RSS after load -> after evaluation (this process; the session then holds the
+  networks converted for the percentile changes, its run and the evaluation: "held", by
+  ``Session.memory_bytes``) -> after ``Session.close`` (what the app does when the page closes).
 
 Models: digits-cnn (zoo, 3,146 neurons), ``mid`` (a VGG for 1x28x28 with conv widths
 20-40-80-80, 31,498 neurons) and ``vgg`` (tests/large_network.py, 100,618 neurons); the last two
@@ -155,8 +157,11 @@ def measure(name: str, args) -> dict:
            1e3 * statistics.median(cached), "patch_kb": statistics.median(kb[:n_new]),
            "patch_cached_kb": statistics.median(kb[n_new:]),
            "step_ms": 1e3 * statistics.median(steps), "run_s": run_s,
-           "eval_s": eval_s, "rss_load": rss_load, "rss_eval": rss_eval}
+           "eval_s": eval_s, "rss_load": rss_load, "rss_eval": rss_eval,
+           "cached_mb": s.memory_bytes() / 2**20}
     s.close()
+    release_memory()
+    row["rss_closed"] = rss_mb()
     return row
 
 
@@ -170,7 +175,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print("| model | neurons | server: percentile -> views + patch (new / cached) | Step | "
           f"Run T steps at 25/s | Evaluate {args.eval_samples} samples | "
-          "RSS after load -> after evaluation |")
+          "RSS after load -> after evaluation (held) -> after close |")
     print("|---|---|---|---|---|---|---|")
     for name in args.models.split(","):
         r = measure(name, args)
@@ -178,7 +183,8 @@ def main() -> None:
               f"{r['pct_cached_ms']:.0f} ms ({r['patch_kb']:.0f} / {r['patch_cached_kb']:.0f}"
               f" kB) | {r['step_ms']:.0f} ms | {r['run_s']:.1f} s (T = {r['T']}, ideal "
               f"{r['T'] / 25:.1f}) | {r['eval_s']:.1f} s | {r['rss_load']:.0f} -> "
-              f"{r['rss_eval']:.0f} MB |", flush=True)
+              f"{r['rss_eval']:.0f} MB ({r['cached_mb']:.0f} MB) -> {r['rss_closed']:.0f} MB |",
+              flush=True)
 
 
 if __name__ == "__main__":
