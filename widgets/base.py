@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import re
 import threading
-import weakref
 
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend and its options)
@@ -98,9 +97,6 @@ class _Frames:
                 fn(changed)
 
 
-_FRAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 class View(pn.viewable.Viewer):
     """A view draws one aspect of a :class:`Session` and takes nothing else."""
 
@@ -125,9 +121,11 @@ class View(pn.viewable.Viewer):
         """Call ``fn(changed)`` (the set of changed names among ``t``, ``version``,
         ``traces``) on every change while the view is :attr:`on_screen`, batched with the other
         live views of the session; while hidden the changes wait for the next show."""
-        frames = _FRAMES.get(self.session)
+        # the dispatcher lives on the session (not in a module-level table): a closed
+        # session, its views and its document form a cycle the garbage collector frees
+        frames = getattr(self.session, "_frames", None)
         if frames is None:
-            frames = _FRAMES[self.session] = _Frames(self.session)
+            frames = self.session._frames = _Frames(self.session)
         if not self._frame_fns:
             frames.updates.append(self._frame)
         self._frame_fns.append(fn)

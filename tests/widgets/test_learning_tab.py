@@ -92,9 +92,10 @@ def test_stop_ends_early_and_keeps_what_was_done(one_thread):
 # ------------------------------------------------------------------ the Jets tab (also lazy)
 def test_jets_tab_without_a_file_shows_the_synthetic_stand_in_in_words(one_thread, monkeypatch):
     from spikescope import jets
-    from widgets.jets import JetsTab, JetsView
+    from widgets.jets import JetsTab, JetsView, _synthetic_comparison
 
     monkeypatch.delenv(jets.ENV_VAR, raising=False)
+    _synthetic_comparison.cache_clear()  # another test may have trained it in this process
     tab = JetsTab()  # no file: the stand-in starts at once
     assert tab.load.disabled and "synthetic stand-in" in tab.status.object
     tab.worker.join(120)
