@@ -41,13 +41,12 @@ from bokeh.document import Document
 from bokeh.protocol import Protocol
 from torch import nn
 
-from spikescope import datasets
 from widgets import Dashboard
 from widgets.catalog import release_memory
 
 # after the packages: tests/ holds a tests/widgets folder
 sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
-from large_network import onnx_bytes, trained_vgg28  # noqa: E402
+from large_network import onnx_bytes, train_digits28, trained_vgg28  # noqa: E402
 
 PERCENTILES = (99.0, 99.5, 99.99, "max")  # then back to each: cached
 
@@ -78,15 +77,7 @@ def mid_vgg(steps: int = 60, batch: int = 32) -> nn.Sequential:
         nn.Conv2d(40, 80, 3, padding=1), nn.ReLU(),
         nn.Conv2d(80, 80, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
         nn.Flatten(), nn.Linear(80 * 3 * 3, 128), nn.ReLU(), nn.Linear(128, 10))
-    x, y = datasets.load("digits28", "train")
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(0)
-    for _ in range(steps):
-        i = torch.randint(len(y), (batch,), generator=g)
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x[i]), y[i]).backward()
-        opt.step()
-    return model.eval()
+    return train_digits28(model, steps, batch)
 
 
 def rss_mb() -> float:

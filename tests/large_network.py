@@ -30,9 +30,9 @@ def vgg28() -> nn.Sequential:
     )
 
 
-def trained_vgg28(steps: int = 60, batch: int = 32) -> nn.Sequential:
-    """:func:`vgg28` after ``steps`` Adam steps on digits28's training split (seconds)."""
-    model = vgg28()
+def train_digits28(model: nn.Module, steps: int = 60, batch: int = 32) -> nn.Module:
+    """``model`` after ``steps`` Adam steps on digits28's training split (seconds), in eval
+    mode."""
     x, y = datasets.load("digits28", "train")
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
@@ -42,6 +42,11 @@ def trained_vgg28(steps: int = 60, batch: int = 32) -> nn.Sequential:
         nn.functional.cross_entropy(model(x[i]), y[i]).backward()
         opt.step()
     return model.eval()
+
+
+def trained_vgg28(steps: int = 60, batch: int = 32) -> nn.Module:
+    """:func:`vgg28` trained by :func:`train_digits28`."""
+    return train_digits28(vgg28(), steps, batch)
 
 
 def onnx_bytes(model: nn.Module) -> bytes:
