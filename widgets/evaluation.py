@@ -49,6 +49,13 @@ class Evaluation:
     spikes: np.ndarray  # (T,) cumulative spikes per sample
     dt_ms: float
     labels: torch.Tensor | None = None  # (n,) true classes of the samples evaluated
+    #: lead k -> per-sample arrays of the early-decision policy (energy.decision_samples);
+    #: None for a membrane readout (no spike lead to decide on)
+    early: dict[int, dict[str, np.ndarray]] | None = None
+
+
+#: Leads k (output spikes ahead of the runner-up) of the early-decision policy.
+EARLY_KS = (1, 2, 3, 5, 8, 13, 20)
 
 
 class Evaluator(param.Parameterized):
@@ -162,6 +169,7 @@ class Evaluator(param.Parameterized):
             net = convert_network(ann, xtr[:CALIBRATION_SIZE] if enc != "events" else
                                   xtr[:CALIBRATION_SIZE].mean(1), key)
         totals = RunTotals()  # per-step totals only: memory independent of samples x neurons
+        early: dict | None = {k: [] for k in EARLY_KS} if net.readout == "spikes" else None
         for start in range(0, n, batch_size):
             if self._cancel.is_set():
                 return None
@@ -170,7 +178,16 @@ class Evaluator(param.Parameterized):
                 xb = xb.transpose(0, 1)
                 if T > len(xb):  # the recordings are over: no more events
                     xb = torch.cat([xb, xb.new_zeros((T - len(xb), *xb.shape[1:]))])
-            totals.add(net.run(xb, T, encoding=enc, record=()), y[start:start + batch_size])
+            rec = net.run(xb, T, encoding=enc, record=())
+            yb = y[start:start + batch_size]
+            totals.add(rec, yb)
+            if rec.readout != "spikes":
+                early = None
+            for k, parts in (early or {}).items():  # 8 bytes per sample and k
+                d = energy.decision_samples(rec, yb, k)
+                parts.append(dict(d, stop=d["stop"].astype(np.int16),
+                                  ops=d["ops"].astype(np.float32)))
+            del rec
             done = min(start + batch_size, n) / n
             apply(lambda d=done: setattr(self, "eval_progress", d))
         pred = totals.predictions
@@ -187,6 +204,9 @@ class Evaluator(param.Parameterized):
             accuracy_curve=totals.accuracy_curve().astype(np.float32),
             synaptic_ops=totals.synaptic_ops.astype(np.float32),
             spikes=totals.spikes, dt_ms=net.dt_ms, labels=y.clone(),
+            early=None if early is None else {
+                k: {f: np.concatenate([p[f] for p in parts]) for f in parts[0]}
+                for k, parts in early.items()},
         )
 
     def tradeoff(self, platform: str | None = None) -> pd.DataFrame | None:
@@ -199,3 +219,14 @@ class Evaluator(param.Parameterized):
             return None
         return energy.tradeoff_curves(ev.accuracy_curve, ev.synaptic_ops, ev.spikes, ev.dt_ms,
                                       platform)
+
+    def early_decision(self, platform: str | None = None) -> pd.DataFrame | None:
+        """The early-decision policy of the last evaluation on ``platform``: one row per lead
+        k (``spikescope.energy.early_decision_curve``'s columns); None without a result, a
+        platform, or a spike readout."""
+        ev = self.evaluation
+        platform = platform or self.platform
+        if ev is None or platform is None or not ev.early:
+            return None
+        return pd.DataFrame([energy.decision_summary(s, k, ev.dt_ms, platform)
+                             for k, s in ev.early.items()])

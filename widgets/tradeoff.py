@@ -122,13 +122,11 @@ class TradeoffView(View):
         return point
 
     def _early(self, platform) -> pd.DataFrame | None:
-        """The early-decision policy on ``platform`` where the session offers it
-        (``session.early_decision(platform)``: one row per k, as
-        ``spikescope.energy.early_decision_curve``)."""
-        fn = getattr(self.session, "early_decision", None)
+        """The early-decision policy on ``platform`` (``session.early_decision``: one row
+        per lead k, as ``spikescope.energy.early_decision_curve``)."""
         try:
-            return fn(platform) if callable(fn) else None
-        except Exception:  # noqa: BLE001 - a platform without the needed figures
+            return self.session.early_decision(platform)
+        except ValueError:  # a platform without the needed figures: the rest stays
             return None
 
     def _pareto(self, evaluation, platform):

@@ -57,7 +57,9 @@ from .platforms import (
 )
 from .tradeoffs import (
     ann_point,
+    decision_samples,
     decision_steps,
+    decision_summary,
     early_decision,
     early_decision_curve,
     edp,
@@ -72,7 +74,8 @@ __all__ = [
     "BLOUW_SOURCE", "HOROWITZ_45NM_J", "HOROWITZ_SOURCE", "LOIHI_CORE_LIMITS", "MEMORIES",
     "PLATFORMS", "RESOURCES", "SURVEY_SOURCE", "THESIS_SOURCE", "CoreLimits", "CostModel",
     "LayerSpec", "LoihiDeployment", "NetworkCounts", "Platform", "add_platform", "ann_energy_j",
-    "ann_point", "c_add", "c_mac", "c_shift", "compare_ann_snn", "decision_steps",
+    "ann_point", "c_add", "c_mac", "c_shift", "compare_ann_snn", "decision_samples",
+    "decision_steps", "decision_summary",
     "deploy_loihi", "early_decision", "early_decision_curve", "edit_platform", "edp",
     "estimate_cores", "fc_layers", "format_table_2_7", "get_platform", "layer_specs",
     "network_counts", "output_lead", "pareto_front", "pattern_ops", "per_sample_ops",

@@ -157,6 +157,40 @@ def decision_steps(recording: Recording, k: int) -> torch.Tensor:
     return first.long()
 
 
+def decision_samples(recording: Recording, labels, k: int, *,
+                     net: SpikingNetwork | None = None) -> dict[str, np.ndarray]:
+    """Per sample, the early-decision policy with lead ``k``: ``stop`` (0-based step it
+    stops at), ``correct`` (its answer there is the label), ``ops`` (cumulative synaptic
+    operations there, :func:`per_sample_ops`) and ``decided`` (the lead was reached before
+    the run ended). Batches' results concatenate; :func:`decision_summary` prices them."""
+    stop = decision_steps(recording, k)
+    idx = torch.arange(recording.batch_size, device=stop.device)
+    pred = recording.all_predictions()[stop, idx].cpu()
+    labels = torch.as_tensor(labels).reshape(-1).cpu()
+    return {"stop": stop.cpu().numpy(), "correct": (pred == labels).numpy(),
+            "ops": per_sample_ops(recording, net)[stop.cpu(), idx.cpu()].numpy(),
+            "decided": (output_lead(recording)[stop, idx] >= k).cpu().numpy()}
+
+
+def decision_summary(samples: dict[str, np.ndarray], k: int, dt_ms: float,
+                     platform: str | Platform = "Loihi", *,
+                     seconds_per_step: float | None = None) -> dict:
+    """:func:`early_decision`'s row from :func:`decision_samples` (of one or more batches):
+    delay = (stop + 1) steps, energy = ops x J/SOP + static power x delay, both per sample;
+    the means and their EDP."""
+    p = _neuromorphic(platform)
+    step_s = seconds_per_step if seconds_per_step is not None else p.step_s(dt_ms)
+    stop = np.asarray(samples["stop"], dtype=float)
+    ops = np.asarray(samples["ops"], dtype=float)
+    delay = (stop + 1) * step_s
+    energy = ops * p.energy_per_sop_j + p.static_power_w * delay
+    e, d = float(energy.mean()), float(delay.mean())
+    return {"k": int(k), "accuracy": float(np.mean(samples["correct"])),
+            "decided": float(np.mean(samples["decided"])), "steps": float(stop.mean() + 1),
+            "synaptic_ops": float(ops.mean()), "energy_j": e, "delay_s": d,
+            "edp_js": edp(e, d)}
+
+
 def early_decision(recording: Recording, labels, k: int, platform: str | Platform = "Loihi",
                    *, net: SpikingNetwork | None = None,
                    seconds_per_step: float | None = None) -> dict:
@@ -166,22 +200,8 @@ def early_decision(recording: Recording, labels, k: int, platform: str | Platfor
     mean steps, synaptic_ops, energy_j, delay_s (means over samples) and
     edp_js = energy_j x delay_s of those means (the same convention as :func:`tradeoff`).
     """
-    p = _neuromorphic(platform)
-    step_s = seconds_per_step if seconds_per_step is not None else p.step_s(recording.dt_ms)
-    stop = decision_steps(recording, k)
-    B = recording.batch_size
-    idx = torch.arange(B, device=stop.device)
-    pred = recording.all_predictions()[stop, idx]
-    labels = torch.as_tensor(labels).reshape(-1)
-    ops = per_sample_ops(recording, net)[stop.cpu(), idx.cpu()]
-    delay = (stop.double().cpu() + 1) * step_s
-    energy = ops * p.energy_per_sop_j + p.static_power_w * delay
-    decided = output_lead(recording)[stop, idx] >= k
-    e, d = float(energy.mean()), float(delay.mean())
-    return {"k": int(k), "accuracy": accuracy(pred, labels),
-            "decided": float(decided.float().mean()), "steps": float(stop.double().mean() + 1),
-            "synaptic_ops": float(ops.mean()), "energy_j": e, "delay_s": d,
-            "edp_js": edp(e, d)}
+    return decision_summary(decision_samples(recording, labels, k, net=net), k,
+                            recording.dt_ms, platform, seconds_per_step=seconds_per_step)
 
 
 def early_decision_curve(recording: Recording, labels, platform: str | Platform = "Loihi",

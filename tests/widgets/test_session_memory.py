@@ -13,6 +13,7 @@ from spikescope.sim.merge import RunTotals, merge_recordings
 from widgets import Session
 from widgets import session as session_mod
 from widgets.catalog import EVAL_BYTES_PER_NEURON, nbytes
+from widgets.evaluation import EARLY_KS
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +56,11 @@ def test_evaluation_size_does_not_grow_with_samples_times_neurons(one_thread):
             assert s.tradeoff() is not None and len(s.tradeoff()) == 20
     assert sizes["digits-mlp", 30] == sizes["digits-cnn", 30], \
         f"the evaluation's size depends on the network's neurons: {sizes}"
-    # per sample only its label (and the fixed curves and confusions): 8 bytes a sample
-    assert sizes["digits-cnn", 120] - sizes["digits-cnn", 30] == 8 * 90, sizes
-    assert sizes["digits-cnn", 120] < 8 * 120 + 2 * 8 * 100 + 3 * 8 * 20 + 1000, sizes
+    # per sample its label (8 bytes) and its early decision for each lead k (8 bytes), and
+    # the fixed curves and confusions
+    per_sample = 8 + 8 * len(EARLY_KS)
+    assert sizes["digits-cnn", 120] - sizes["digits-cnn", 30] == per_sample * 90, sizes
+    assert sizes["digits-cnn", 120] < per_sample * 120 + 2 * 8 * 100 + 3 * 8 * 20 + 1000, sizes
 
 
 def test_close_frees_the_session_and_stops_its_evaluation(one_thread):
@@ -116,3 +119,25 @@ def test_t_limit_note_stays_while_the_limit_applies(monkeypatch, one_thread):
             f"the T limit note vanished after {change} while T stays limited"
     s.timesteps = 120  # a T that fits: no limit applies any more
     assert "limited" not in s.notice, s.notice
+
+
+def test_early_decision_of_an_evaluation_equals_the_policy_on_the_whole_run(session):
+    """The evaluation keeps each sample's early decision per lead k (not the recording); the
+    table priced from it equals energy.early_decision_curve on the merged recording (ops to
+    0.5%: per-sample ops without spike trains use each batch's mean ops per spike)."""
+    session.eval_samples = 70
+    session.evaluate(blocking=True, batch_size=30)  # batches of 30, 30 and 10
+    platform = session.param.platform.objects[0]
+    got = session.early_decision(platform)
+    net, _ = session.network()
+    x, y = session._dataset(session.dataset, "test")
+    recs = [net.run(x[i:min(i + 30, 70)], 30, record=()) for i in range(0, 70, 30)]
+    want = energy.early_decision_curve(merge_recordings(recs), y[:70], platform, ks=EARLY_KS)
+    exact = ["k", "accuracy", "decided", "steps", "delay_s"]
+    assert np.allclose(got[exact].to_numpy(float), want[exact].to_numpy(float), rtol=1e-6)
+    for col in ("synaptic_ops", "energy_j", "edp_js"):
+        assert np.allclose(got[col], want[col], rtol=5e-3), col
+    assert list(got["steps"]) == sorted(got["steps"]), "a larger lead cannot stop earlier"
+    session.code = "pattern"  # membrane readout: no spike lead, no early decision
+    session.evaluate(blocking=True)
+    assert session.early_decision(platform) is None
