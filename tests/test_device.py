@@ -30,6 +30,8 @@ ALLOWED_HOST = {
     ("neurons/numba_kernel.py", "run_layer"): "the compiled kernel is the CPU backend",
     ("sim/recording.py", "accuracy_curve"): "returns numpy by contract, after the run",
     ("codes/ttfs_diagnostics.py", "*"): "analysis tables and arrays, after the run",
+    ("sim/merge.py", "add"): "RunTotals: per-step totals kept on the host, after each run",
+    ("sim/merge.py", "_mean"): "RunTotals: per-step totals kept on the host, after each run",
 }
 """(module, function) -> why it may move data to the host (``.cpu()`` / ``.numpy()``)."""
 

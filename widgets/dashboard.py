@@ -111,8 +111,7 @@ class Dashboard(pn.viewable.Viewer):
             (COMPARE_TAB, self.compare), dynamic=True, sizing_mode="stretch_width")
         self.compare_index = len(self.tabs) - 1
         #: views that work only while their tab is open (View.on_screen): tab index -> views
-        self.tab_views = {0: [self.raster, self.membrane, self.inputs, self.evidence],
-                          1: [self.activity], self.compare_index: [self.compare]}
+        self.tab_views = {1: [self.activity], self.compare_index: [self.compare]}
         self._on_screen(self.tabs.active)
         self.tabs.param.watch(self._build_tab, "active")
 
