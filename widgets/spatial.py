@@ -122,8 +122,7 @@ class SpatialView(View):
             return
         s = self.session
         if self.layer is not None and self.layer not in s.layer_names:
-            self._layers()  # a new network whose frame came first: its layers, then redraw
-            return
+            return  # a new network's frame before its layer list: that list's change redraws
         if self.layer is None:
             self._shape = None
             self.pane.object = figure(height=60, toolbar_location=None,
