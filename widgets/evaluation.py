@@ -183,10 +183,10 @@ class Evaluator(param.Parameterized):
             totals.add(rec, yb)
             if rec.readout != "spikes":
                 early = None
-            for k, parts in (early or {}).items():  # 8 bytes per sample and k
-                d = energy.decision_samples(rec, yb, k)
-                parts.append(dict(d, stop=d["stop"].astype(np.int16),
-                                  ops=d["ops"].astype(np.float32)))
+            if early is not None:  # 8 bytes per sample and k
+                for k, d in energy.decision_samples(rec, yb, EARLY_KS).items():
+                    early[k].append(dict(d, stop=d["stop"].astype(np.int16),
+                                         ops=d["ops"].astype(np.float32)))
             del rec
             done = min(start + batch_size, n) / n
             apply(lambda d=done: setattr(self, "eval_progress", d))

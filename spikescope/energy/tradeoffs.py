@@ -157,19 +157,24 @@ def decision_steps(recording: Recording, k: int) -> torch.Tensor:
     return first.long()
 
 
-def decision_samples(recording: Recording, labels, k: int, *,
-                     net: SpikingNetwork | None = None) -> dict[str, np.ndarray]:
-    """Per sample, the early-decision policy with lead ``k``: ``stop`` (0-based step it
-    stops at), ``correct`` (its answer there is the label), ``ops`` (cumulative synaptic
-    operations there, :func:`per_sample_ops`) and ``decided`` (the lead was reached before
-    the run ended). Batches' results concatenate; :func:`decision_summary` prices them."""
-    stop = decision_steps(recording, k)
-    idx = torch.arange(recording.batch_size, device=stop.device)
-    pred = recording.all_predictions()[stop, idx].cpu()
+def decision_samples(recording: Recording, labels, ks: Iterable[int], *,
+                     net: SpikingNetwork | None = None) -> dict[int, dict[str, np.ndarray]]:
+    """Per lead k of ``ks`` and per sample, the early-decision policy: ``stop`` (0-based
+    step it stops at), ``correct`` (its answer there is the label), ``ops`` (cumulative
+    synaptic operations there, :func:`per_sample_ops`) and ``decided`` (the lead was reached
+    before the run ended). Predictions, operations and leads are computed once for all k.
+    Batches' results concatenate; :func:`decision_summary` prices them."""
+    idx = torch.arange(recording.batch_size)
+    pred = recording.all_predictions().cpu()
+    ops = per_sample_ops(recording, net).cpu()
+    lead = output_lead(recording).cpu()
     labels = torch.as_tensor(labels).reshape(-1).cpu()
-    return {"stop": stop.cpu().numpy(), "correct": (pred == labels).numpy(),
-            "ops": per_sample_ops(recording, net)[stop.cpu(), idx.cpu()].numpy(),
-            "decided": (output_lead(recording)[stop, idx] >= k).cpu().numpy()}
+    out = {}
+    for k in ks:
+        stop = decision_steps(recording, k).cpu()
+        out[int(k)] = {"stop": stop.numpy(), "correct": (pred[stop, idx] == labels).numpy(),
+                       "ops": ops[stop, idx].numpy(), "decided": (lead[stop, idx] >= k).numpy()}
+    return out
 
 
 def decision_summary(samples: dict[str, np.ndarray], k: int, dt_ms: float,
@@ -200,14 +205,20 @@ def early_decision(recording: Recording, labels, k: int, platform: str | Platfor
     mean steps, synaptic_ops, energy_j, delay_s (means over samples) and
     edp_js = energy_j x delay_s of those means (the same convention as :func:`tradeoff`).
     """
-    return decision_summary(decision_samples(recording, labels, k, net=net), k,
+    return decision_summary(decision_samples(recording, labels, [k], net=net)[int(k)], k,
                             recording.dt_ms, platform, seconds_per_step=seconds_per_step)
 
 
 def early_decision_curve(recording: Recording, labels, platform: str | Platform = "Loihi",
-                         ks: Iterable[int] = (1, 2, 3, 5, 8, 13, 20), **kw) -> pd.DataFrame:
-    """:func:`early_decision` for several k, one row each."""
-    return pd.DataFrame([early_decision(recording, labels, k, platform, **kw) for k in ks])
+                         ks: Iterable[int] = (1, 2, 3, 5, 8, 13, 20), *,
+                         net: SpikingNetwork | None = None,
+                         seconds_per_step: float | None = None) -> pd.DataFrame:
+    """:func:`early_decision` for several k, one row each (the per-sample operations
+    computed once for all k)."""
+    samples = decision_samples(recording, labels, ks, net=net)
+    return pd.DataFrame([decision_summary(s, k, recording.dt_ms, platform,
+                                          seconds_per_step=seconds_per_step)
+                         for k, s in samples.items()])
 
 
 
