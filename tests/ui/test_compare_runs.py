@@ -8,7 +8,7 @@ import time
 
 import pytest
 from bokeh_checks import VISIBLE_PLOTS, range_problems
-from test_dashboard import readout, server, watch_errors  # noqa: F401
+from test_dashboard import open_page, server  # noqa: F401
 
 from widgets.compare import ACCURACY_TITLE
 
@@ -45,15 +45,6 @@ LEGEND_DATA = """(prefix) => {
   }
   return null;
 }"""
-
-
-def open_page(browser, url):
-    pg = browser.new_page(viewport={"width": 1500, "height": 1000})
-    pg.errors = []
-    watch_errors(pg, pg.errors)
-    pg.goto(url, timeout=120_000)
-    readout(pg)
-    return pg
 
 
 def both_curves(page, labels, timeout=120.0) -> dict:

@@ -9,6 +9,7 @@ import time
 import pytest
 from bokeh_checks import VISIBLE_PLOTS, range_problems
 from test_dashboard import (  # noqa: F401
+    open_page,
     readout,
     server,
     wait_for_readout,
@@ -31,15 +32,6 @@ CLICK_PAUSE = """() => {
   pause.button_el.click();
   return shown;
 }"""
-
-
-def open_page(browser, url):
-    pg = browser.new_page(viewport={"width": 1500, "height": 1000})
-    pg.errors = []
-    watch_errors(pg, pg.errors)
-    pg.goto(url, timeout=120_000)
-    readout(pg)
-    return pg
 
 
 def query(page) -> str:

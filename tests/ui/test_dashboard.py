@@ -96,6 +96,17 @@ def readout(page, timeout=60_000) -> tuple[int, int, int]:
     return tuple(int(v) for v in READOUT.search(loc.inner_text()).groups())
 
 
+def open_page(browser, url, *, width: int = 1500, height: int = 1000):
+    """A page of the dashboard at ``url`` once its session is drawn; console errors collect
+    in ``page.errors``."""
+    pg = browser.new_page(viewport={"width": width, "height": height})
+    pg.errors = []
+    watch_errors(pg, pg.errors)
+    pg.goto(url, timeout=120_000)
+    readout(pg)
+    return pg
+
+
 def wait_for_readout(page, pred, timeout=30.0):
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 from large_network import onnx_bytes, trained_vgg28
-from test_dashboard import ROOT, _free_port, readout, wait_for_readout, watch_errors
+from test_dashboard import ROOT, _free_port, open_page, readout, wait_for_readout
 from test_sessions import server_process
 
 pytestmark = pytest.mark.ui
@@ -88,21 +88,12 @@ def rss_mb(proc) -> float:
     return proc.memory_info().rss / 2**20
 
 
-def open_page(browser, url):
-    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-    pg.errors = []
-    watch_errors(pg, pg.errors)
-    pg.goto(url, timeout=120_000)
-    readout(pg)
-    return pg
-
-
 @pytest.fixture(scope="module")
 def vgg_page(server, browser):
     """A page with the VGG uploaded (ONNX, through the upload widget); ``.rss_mb`` is the
     server's resident memory once it has converted and run it."""
     data = onnx_bytes(trained_vgg28(steps=20))
-    pg = open_page(browser, f"{server}?eval_samples={EVAL_SAMPLES}")
+    pg = open_page(browser, f"{server}?eval_samples={EVAL_SAMPLES}", width=1400)
     pg.locator("input[type=file]").first.set_input_files(files=[{
         "name": "vgg28.onnx", "mimeType": "application/octet-stream", "buffer": data}])
     pg.get_by_text(re.compile(r"vgg28\.onnx loaded as model")).first.wait_for(timeout=90_000)
@@ -133,7 +124,7 @@ def test_large_network_evaluates_beside_a_stepping_session_and_gives_memory_back
     """Two evaluations of the VGG: during the first, a second session's Step answers within
     ``STEP_MS``; after both, closing the page leaves at most ``LEFT_BEHIND_MB`` in the server
     (one test: each evaluation of the 100k network costs ~15 s of CI time)."""
-    other = open_page(browser, server)
+    other = open_page(browser, server, width=1400)
     button = other.get_by_role("button", name="Step").element_handle()
     idle = [other.evaluate(TIMED_STEP, [button, k]) for k in (1, 2, 3)]
     evaluate(vgg_page, wait=False)
