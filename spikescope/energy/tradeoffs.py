@@ -148,12 +148,16 @@ def output_lead(recording: Recording) -> torch.Tensor:
 def decision_steps(recording: Recording, k: int) -> torch.Tensor:
     """(B,) 0-based step at which each sample's leading output first leads the runner-up by
     ``k`` spikes (the last step if it never does)."""
+    return _first_lead_step(output_lead(recording), k)
+
+
+def _first_lead_step(lead: torch.Tensor, k: int) -> torch.Tensor:
+    """(B,) first step where ``lead`` (T, B) reaches ``k`` (the last step if never)."""
     if int(k) != k or k < 1:
         raise ValueError(f"k must be a positive integer number of spikes, got {k}")
-    decided = output_lead(recording) >= k
-    T = recording.timesteps
+    decided = lead >= k
     first = torch.where(decided.any(0), decided.float().argmax(0),
-                        torch.full_like(decided[0], T - 1, dtype=torch.long))
+                        torch.full_like(decided[0], len(lead) - 1, dtype=torch.long))
     return first.long()
 
 
@@ -171,7 +175,7 @@ def decision_samples(recording: Recording, labels, ks: Iterable[int], *,
     labels = torch.as_tensor(labels).reshape(-1).cpu()
     out = {}
     for k in ks:
-        stop = decision_steps(recording, k).cpu()
+        stop = _first_lead_step(lead, k)
         out[int(k)] = {"stop": stop.numpy(), "correct": (pred[stop, idx] == labels).numpy(),
                        "ops": ops[stop, idx].numpy(), "decided": (lead[stop, idx] >= k).numpy()}
     return out
